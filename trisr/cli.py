@@ -1,0 +1,311 @@
+"""The ``trisr`` command line (typer + rich).
+
+User errors (:class:`~trisr.errors.TrisrError`) print one line and exit with status 2; results print
+as rich tables and, with ``--json``, as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trisr import __version__
+from trisr.errors import TrisrError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+out_console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USER_ERROR = 2
+
+
+def _user_errors(fn):
+    """Turn TrisrError into one line on stderr and a non-zero exit; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrisrError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; a run can be continued with --resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrisrError("--device cuda asked for, but torch sees no CUDA GPU")
+    if name not in ("cpu", "cuda"):
+        raise TrisrError(f"unknown device {name!r}; use cpu, cuda or auto")
+    return name
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise TrisrError(f"resolution must look like 256x256 (HxW), got {text!r}") from None
+    if h < 1 or w < 1:
+        raise TrisrError(f"resolution must be positive, got {text!r}")
+    return h, w
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _metrics_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title)
+    for col in ("image", "PSNR dB", "SSIM", "bicubic PSNR dB", "bicubic SSIM", "gain dB"):
+        table.add_column(col, justify="right" if col != "image" else "left")
+    for r in metrics["images"]:
+        table.add_row(
+            r["name"],
+            f"{r['psnr_db']:.3f}",
+            f"{r['ssim']:.4f}",
+            f"{r['bicubic_psnr_db']:.3f}",
+            f"{r['bicubic_ssim']:.4f}",
+            f"{r['psnr_db'] - r['bicubic_psnr_db']:+.3f}",
+        )
+    table.add_row(
+        "[bold]mean",
+        f"[bold]{metrics['psnr_db']:.3f}",
+        f"{metrics['ssim']:.4f}",
+        f"{metrics['bicubic_psnr_db']:.3f}",
+        f"{metrics['bicubic_ssim']:.4f}",
+        f"[bold]{metrics['gain_db']:+.3f}",
+    )
+    return table
+
+
+def _summary_table(summary: dict) -> Table:
+    t = Table(title="derived network", show_header=False)
+    g = summary["genotype"]
+    t.add_row("path (stem first)", f"{g['path']}  (node {g.get('node_index')})")
+    t.add_row("params", f"{summary['params']:,}")
+    h, w = summary["macs_resolution"]
+    t.add_row(f"MACs @ {h}x{w} LR", f"{summary['macs'] / 1e9:.3f} G")
+    cost = summary.get("cost")
+    if cost:
+        budget = "none" if cost["budget"] is None else f"{cost['budget']:g} {cost['unit']}"
+        verdict = "" if cost["within_budget"] is None else ("  PASS" if cost["within_budget"] else "  FAIL")
+        t.add_row("cost (table)", f"{cost['derived']:.4g} {cost['unit']}, budget {budget}{verdict}")
+    t.add_row("wall time", f"{summary['wall_time_s']['total']:.1f} s")
+    return t
+
+
+@app.command()
+@_user_errors
+def search(
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (DIV2K, Set5, ... layouts or plain HR images). Default: the embedded scikit-image photos."),
+    preset: str = typer.Option("quick", "--preset", help="quick (minutes on a CPU) or paper (the reference configuration)."),
+    scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
+    macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
+    params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
+    cost_resolution: str = typer.Option("256x256", "--cost-resolution", help="Deployment LR size HxW for cost tables."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/search-<preset>-x<scale>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out."),
+    seed: int = typer.Option(0, "--seed"),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Override the preset's warm-up steps."),
+    search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Override the preset's search steps."),
+    finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Override the preset's fine-tune steps."),
+    relax_op: Optional[str] = typer.Option(None, "--relax-op", help="softmax | sparsemax | sparsestmax"),
+    relax_node: Optional[str] = typer.Option(None, "--relax-node", help="softmax | sparsemax | sparsestmax"),
+    relax_width: Optional[str] = typer.Option(None, "--relax-width", help="gumbel | softmax | sparsemax | sparsestmax"),
+    order_penalty: Optional[str] = typer.Option(None, "--order-penalty", help="linear (code) | hinge (stronger) | none"),
+    order_lambda: Optional[float] = typer.Option(None, "--order-lambda"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto"),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Search an architecture (trilevel NAS), derive it, inherit weights, fine-tune and evaluate."""
+    from dataclasses import replace
+
+    from trisr.progress import RichReporter
+    from trisr.search.config import preset as load_preset
+    from trisr.search.engine import SearchRun
+    from trisr.space.supernet import RelaxConfig
+
+    cfg = load_preset(preset)
+    if macs_g is not None and params_k is not None:
+        raise TrisrError("give one budget: --macs-g or --params-k")
+    changes: dict = {"seed": seed, "cost_resolution": _resolution(cost_resolution)}
+    if scale is not None:
+        changes["space"] = cfg.space.replace(scale=scale)
+    if macs_g is not None:
+        changes.update(budget_metric="macs_g", budget=macs_g)
+    if params_k is not None:
+        changes.update(budget_metric="params_k", budget=params_k)
+    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
+        if value is not None:
+            changes[name] = replace(getattr(cfg, name), steps=value)
+    relax = {k: v for k, v in (("op", relax_op), ("node", relax_node), ("width", relax_width)) if v is not None}
+    if relax:
+        try:
+            changes["relax"] = replace(cfg.relax, **relax)
+        except ValueError as exc:
+            raise TrisrError(str(exc)) from None
+    if order_penalty is not None:
+        changes["order_penalty"] = order_penalty
+    if order_lambda is not None:
+        changes["order_lambda"] = order_lambda
+    cfg = cfg.replace(**changes)
+    out = out or Path("runs") / f"search-{cfg.preset}-x{cfg.space.scale}"
+    reporter = RichReporter(err_console)
+    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=_device(device))
+    summary = run.run()
+    if not summary:  # non-zero ranks print nothing
+        return
+    err_console.print(_summary_table(summary))
+    err_console.print(_metrics_table(f"held-out images, x{cfg.space.scale}", summary["metrics"]))
+    err_console.print(f"run written to [bold]{out}[/]")
+    if as_json:
+        _print_json(summary)
+
+
+@app.command()
+@_user_errors
+def train(
+    source: Path = typer.Argument(..., help="A run folder (fine-tune its weights) or a genotype JSON (train from scratch)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
+    out: Path = typer.Option(..., "--out", help="Output run folder."),
+    steps: int = typer.Option(1000, "--steps"),
+    lr: float = typer.Option(2e-4, "--lr"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    lr_patch: int = typer.Option(32, "--patch", help="LR patch size."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume"),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train or fine-tune a derived network (method.md §8.1 step 5)."""
+    from trisr.progress import RichReporter
+    from trisr.search.config import Phase
+    from trisr.train import train as run_train
+
+    if steps < 1 or batch_size < 1 or lr <= 0:
+        raise TrisrError("--steps and --batch-size must be >= 1 and --lr > 0")
+    if not source.exists():
+        raise TrisrError(f"{source} does not exist")
+    summary = run_train(
+        source, out, Phase(steps=steps, lr=lr, batch_size=batch_size), data, lr_patch, seed, resume,
+        RichReporter(err_console), _device(device),
+    )
+    if summary:
+        err_console.print(_metrics_table("held-out images", summary["metrics"]))
+        if as_json:
+            _print_json(summary)
+
+
+@app.command("eval")
+@_user_errors
+def eval_cmd(
+    run: Path = typer.Argument(..., help="Run folder with genotype.json and model.safetensors."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Benchmark folder (Set5, DIV2K valid, ...); default the embedded held-out photos."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Border crop (default: scale)."),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """PSNR/SSIM on Y (BT.601, crop = scale) of a run, beside bicubic."""
+    from trisr.data.datasets import load_pairs
+    from trisr.evaluate import evaluate
+    from trisr.rundir import load_model
+
+    dev = _device(device)
+    model = load_model(run, dev)
+    scale = model.genotype.space.scale
+    pairs = load_pairs(data, scale, "val")
+    metrics = evaluate(model, pairs, scale, dev, crop=crop)
+    metrics["data"] = str(data) if data else "embedded held-out"
+    err_console.print(_metrics_table(f"{run} on {metrics['data']}, x{scale}", metrics))
+    if as_json:
+        _print_json(metrics)
+
+
+@app.command()
+@_user_errors
+def upscale(
+    run: Path = typer.Argument(..., help="Run folder."),
+    images: list[Path] = typer.Argument(..., help="Input images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (or a .png file for one image)."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Super-resolve images with a run's network; writes PNGs."""
+    from rich.progress import track
+
+    from trisr.data.images import load_image, save_image
+    from trisr.evaluate import super_resolve
+    from trisr.rundir import load_model
+
+    dev = _device(device)
+    model = load_model(run, dev)
+    scale = model.genotype.space.scale
+    single_file = output.suffix.lower() == ".png"
+    if single_file and len(images) != 1:
+        raise TrisrError("-o names a .png file but several images were given; pass a folder")
+    inputs = [(p, load_image(p)) for p in images]  # fail on a bad image before any work
+    for path, img in track(inputs, description="upscaling", console=err_console):
+        target = output if single_file else output / f"{path.stem}_x{scale}.png"
+        save_image(target, super_resolve(model, img, dev))
+        err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
+
+
+RUNTIMES = (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"), ("tensorrt", "tensorrt"))
+
+
+@app.command()
+@_user_errors
+def info(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Versions, devices and deployment runtimes found."""
+    import torch
+
+    from trisr.rundir import versions
+    from trisr.search.config import PRESETS
+
+    report: dict = {"versions": versions(), "runtimes": {}, "devices": {"cpu_threads": torch.get_num_threads()}}
+    report["devices"]["cuda"] = [
+        {"name": torch.cuda.get_device_name(i), "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}
+        for i in range(torch.cuda.device_count())
+    ] if torch.cuda.is_available() else []
+    for label, module in RUNTIMES:
+        try:
+            mod = importlib.import_module(module)
+            report["runtimes"][label] = getattr(mod, "__version__", "installed")
+        except Exception:  # noqa: BLE001 - any import failure means "not usable here"
+            report["runtimes"][label] = None
+    report["presets"] = list(PRESETS)
+    table = Table(title=f"trisr {__version__}", show_header=False)
+    for k, v in report["versions"].items():
+        table.add_row(k, str(v))
+    table.add_row("CPU threads", str(report["devices"]["cpu_threads"]))
+    table.add_row("CUDA GPUs", ", ".join(d["name"] for d in report["devices"]["cuda"]) or "none")
+    for k, v in report["runtimes"].items():
+        hint = " (pip install 'trisr\[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
+        table.add_row(k, v or f"not installed{hint}")
+    table.add_row("presets", ", ".join(report["presets"]))
+    err_console.print(table)
+    if as_json:
+        _print_json(report)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Data and evaluation: MATLAB-style bicubic resizing, PSNR/SSIM, image I/O, datasets and patch sampling.
+
+Conventions follow the project's evaluation reference (evaluation.md): LR = MATLAB bicubic x1/s with
+antialiasing of the HR modcropped to s, rounded once; metrics on BT.601 studio Y (unrounded, 0..255 scale),
+PSNR peak 255, border crop = scale, SSIM = ``ssim_index``.
+"""
+
+from trisr.data.datasets import (
+    EMBEDDED_TRAIN,
+    EMBEDDED_VAL,
+    LR_GENERATION,
+    DatasetLayout,
+    ImagePair,
+    PatchSampler,
+    clear_lr_cache,
+    detect_layout,
+    load_embedded,
+    load_pairs,
+    pair_images,
+    split_pairs,
+)
+from trisr.data.images import IMAGE_SUFFIXES, list_images, load_image, save_image, to_tensor, to_uint8
+from trisr.data.metrics import (
+    FULL_RANGE_OFFSET_DB,
+    MODES,
+    evaluate_pair,
+    psnr_db,
+    rgb_to_y,
+    rgb_to_y_full,
+    ssim,
+)
+from trisr.data.resize import bicubic_downscale, bicubic_upscale, imresize, modcrop, quantize_uint8
+
+__all__ = [
+    "EMBEDDED_TRAIN",
+    "EMBEDDED_VAL",
+    "FULL_RANGE_OFFSET_DB",
+    "IMAGE_SUFFIXES",
+    "LR_GENERATION",
+    "MODES",
+    "DatasetLayout",
+    "ImagePair",
+    "PatchSampler",
+    "bicubic_downscale",
+    "bicubic_upscale",
+    "clear_lr_cache",
+    "detect_layout",
+    "evaluate_pair",
+    "imresize",
+    "list_images",
+    "load_embedded",
+    "load_image",
+    "load_pairs",
+    "modcrop",
+    "pair_images",
+    "psnr_db",
+    "quantize_uint8",
+    "rgb_to_y",
+    "rgb_to_y_full",
+    "save_image",
+    "split_pairs",
+    "ssim",
+    "to_tensor",
+    "to_uint8",
+]

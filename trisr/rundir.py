@@ -1,0 +1,118 @@
+"""The run folder: what a search or training run writes, and how other commands read it back.
+
+Layout::
+
+    RUN/config.json        run configuration (schema-versioned)
+    RUN/genotype.json      the derived architecture (schema-versioned)
+    RUN/model.safetensors  the derived network's weights
+    RUN/summary.json       metrics, costs, settings, versions, wall time
+    RUN/log.txt            human-readable log;  RUN/events.jsonl  the same, one JSON object per line
+    RUN/checkpoint.pt      resumable state (atomic; loaded with weights_only=True)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trisr import __version__
+from trisr.errors import TrisrError
+from trisr.search.checkpoint import atomic_write_json
+from trisr.space.derived import DerivedNet
+from trisr.space.genotype import Genotype
+
+GENOTYPE_FILE = "genotype.json"
+MODEL_FILE = "model.safetensors"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "log.txt"
+EVENTS_FILE = "events.jsonl"
+SUMMARY_SCHEMA_VERSION = 1
+
+
+class RunLog:
+    """Appends to log.txt and events.jsonl; a no-op on non-zero ranks (only rank 0 writes outputs)."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.out, self.enabled = out, enabled
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+
+    def event(self, kind: str, **fields) -> None:
+        if not self.enabled:
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        record = {"time": stamp, "event": kind, **fields}
+        with open(self.out / EVENTS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        text = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+        with open(self.out / LOG_FILE, "a") as f:
+            f.write(f"{stamp} {kind} {text}\n")
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def versions() -> dict:
+    import numpy
+
+    return {
+        "trisr": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+
+
+def save_model(out: Path, model: DerivedNet) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = out / (MODEL_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"genotype_digest": model.genotype.digest(), "format": "trisr-derived"})
+    tmp.replace(out / MODEL_FILE)
+    atomic_write_json(out / GENOTYPE_FILE, model.genotype.to_dict())
+
+
+def load_model(run: str | Path, device: str | torch.device = "cpu") -> DerivedNet:
+    """The derived network of a run folder, weights loaded safely from safetensors."""
+    run = Path(run)
+    if not run.is_dir():
+        raise TrisrError(f"run folder not found: {run}")
+    if not (run / GENOTYPE_FILE).exists():
+        raise TrisrError(f"{run} holds no {GENOTYPE_FILE}; is it a finished trisr run?")
+    if not (run / MODEL_FILE).exists():
+        raise TrisrError(f"{run} holds no {MODEL_FILE}; the run has not finished (resume it with --resume)")
+    genotype = Genotype.load(run / GENOTYPE_FILE)
+    model = DerivedNet(genotype)
+    try:
+        state = load_file(str(run / MODEL_FILE))
+    except Exception as exc:
+        raise TrisrError(f"cannot read weights {run / MODEL_FILE}: {exc}") from None
+    missing = set(model.state_dict()) ^ set(state)
+    if missing:
+        raise TrisrError(f"weights in {run / MODEL_FILE} do not match the genotype (tensors {sorted(missing)[:3]}...)")
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    atomic_write_json(out / SUMMARY_FILE, {"schema_version": SUMMARY_SCHEMA_VERSION, **summary})
+
+
+def read_summary(run: Path) -> dict:
+    try:
+        return json.loads((Path(run) / SUMMARY_FILE).read_text())
+    except FileNotFoundError:
+        raise TrisrError(f"{run} holds no {SUMMARY_FILE}") from None

@@ -1,0 +1,1 @@
+"""Single-phase search and training: warm-up, alternating architecture/weight steps, derive, inherit, fine-tune."""

@@ -1,0 +1,160 @@
+"""Run configuration (search, training schedule, budget) and the presets ``quick`` and ``paper``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from trisr.errors import TrisrError
+from trisr.space.config import SpaceConfig
+from trisr.space.cost import METRICS
+from trisr.space.supernet import RelaxConfig
+
+RUN_CONFIG_SCHEMA_VERSION = 1
+ORDER_PENALTIES = ("linear", "hinge", "none")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimisation phase. Milestones are fractions of ``steps`` where the lr halves (method.md §13:
+    epochs [25, 50, 75] of 100 and [75, 150, 225] of 300 are both quarters)."""
+
+    steps: int
+    lr: float
+    batch_size: int
+    milestones: tuple[float, ...] = (0.25, 0.5, 0.75)
+    clip: float = 5.0
+
+    def milestone_steps(self) -> list[int]:
+        return [max(1, int(round(m * self.steps))) for m in self.milestones]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    relax: RelaxConfig = field(default_factory=RelaxConfig)
+    preset: str = "paper"
+    seed: int = 0
+    lr_patch: int = 32  # LR crop size; HR crops are lr_patch * scale (method.md §8.2)
+    warmup: Phase = Phase(steps=1000, lr=2e-4, batch_size=4)
+    search: Phase = Phase(steps=1000, lr=1e-4, batch_size=2)
+    finetune: Phase = Phase(steps=1000, lr=2e-4, batch_size=16)
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    #: Network-level sorting device (method.md §6): the code's telescoping linear penalty (default, positive
+    #: sign = toward shallow networks), the edge-wise hinge (stronger alternative), or none.
+    order_penalty: str = "linear"
+    order_lambda: float = 1e-5
+    #: Split of the cost term between the op-relaxed and the width-sampled estimate (method.md §9.1).
+    a_alpha: float = 2 / 7
+    a_omega: float = 5 / 7
+    #: Budget: None searches for accuracy only (the cost is still logged, in MACs).
+    budget_metric: str | None = None
+    budget: float | None = None
+    #: Target band [budget * (1 - band), budget] for the adaptive cost weight (method.md §8.3).
+    budget_band: float = 0.1
+    #: The cost weight starts so that the cost term is this fraction of the reconstruction loss.
+    cost_fraction: float = 0.5
+    #: Deployment LR resolution (H, W) that cost tables are keyed by (method.md §11 item 7).
+    cost_resolution: tuple[int, int] = (256, 256)
+    #: Architecture steps between adaptive-weight updates ("validation epochs" in the code).
+    control_every: int = 20
+    #: Steps between progress log lines, and between checkpoints.
+    log_every: int = 10
+    checkpoint_every: int = 50
+    schema_version: int = RUN_CONFIG_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.order_penalty not in ORDER_PENALTIES:
+            problems.append(f"order_penalty must be one of {ORDER_PENALTIES}")
+        if (self.budget is None) != (self.budget_metric is None):
+            problems.append("budget and budget_metric go together")
+        if self.budget_metric is not None and self.budget_metric not in METRICS:
+            problems.append(f"budget metric must be one of {sorted(METRICS)}")
+        if self.budget is not None and self.budget <= 0:
+            problems.append("the budget must be positive")
+        if self.lr_patch < 4:
+            problems.append("lr_patch must be at least 4")
+        for name in ("warmup", "search", "finetune"):
+            ph = getattr(self, name)
+            if ph.steps < 0 or ph.batch_size < 1:
+                problems.append(f"{name}: steps must be >= 0 and batch_size >= 1")
+        if self.search.steps < 1:
+            problems.append("the search phase needs at least one step")
+        if problems:
+            raise TrisrError("invalid run configuration: " + "; ".join(problems))
+
+    @property
+    def cost_metric(self) -> str:
+        return self.budget_metric or "macs_g"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["space"] = self.space.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        if d.get("schema_version") != RUN_CONFIG_SCHEMA_VERSION:
+            raise TrisrError(f"run config schema version {d.get('schema_version')} is not supported")
+        d = dict(d)
+        d["space"] = SpaceConfig.from_dict(d["space"])
+        d["relax"] = RelaxConfig(**d["relax"])
+        for name in ("warmup", "search", "finetune"):
+            ph = dict(d[name])
+            ph["milestones"] = tuple(ph["milestones"])
+            d[name] = Phase(**ph)
+        d["arch_betas"] = tuple(d["arch_betas"])
+        d["cost_resolution"] = tuple(d["cost_resolution"])
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def replace(self, **changes) -> "RunConfig":
+        return replace(self, **changes)
+
+
+def _paper() -> RunConfig:
+    # method.md §13. Epoch counts become steps: 100 epochs x (3450 // 2 // 2) = 86,200 search iterations with
+    # the author's batch 2; fine-tuning 300 epochs x 215 = 64,500 iterations at batch 16.
+    return RunConfig(
+        preset="paper",
+        space=SpaceConfig(),
+        warmup=Phase(steps=86_200, lr=2e-4, batch_size=2),
+        search=Phase(steps=86_200, lr=1e-4, batch_size=2),
+        finetune=Phase(steps=64_500, lr=2e-4, batch_size=16),
+        control_every=862,
+        log_every=50,
+        checkpoint_every=500,
+    )
+
+
+def _quick() -> RunConfig:
+    # Sized to finish end to end in under 10 minutes on a 2-core CPU (docs/benchmarks.md): nf 32 (widths
+    # {16, 24, 32}), 1 stem + 2 searchable cells + 1 up block (9 nodes), x2. Learning rates are raised
+    # because the schedule is ~100x shorter than the paper's.
+    return RunConfig(
+        preset="quick",
+        space=SpaceConfig(nf=32, num_cell=3, num_up=1, num_cell_path_search=2, scale=2),
+        lr_patch=32,
+        warmup=Phase(steps=150, lr=1e-3, batch_size=8),
+        search=Phase(steps=150, lr=5e-4, batch_size=8),
+        finetune=Phase(steps=1000, lr=1e-3, batch_size=16),
+        arch_lr=3e-3,
+        control_every=10,
+        log_every=5,
+        checkpoint_every=25,
+    )
+
+
+PRESETS = {"paper": _paper, "quick": _quick}
+
+
+def preset(name: str) -> RunConfig:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise TrisrError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None

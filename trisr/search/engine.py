@@ -1,0 +1,532 @@
+"""The single-phase search and training run (method.md §7-§10):
+
+1. supernet warm-up: weights only, r = 0, sandwich of 4 passes (max, min, 2 random widths);
+2. search: per iteration one first-order architecture step on the architecture half of the data
+   (three-pass sandwich L1 + order penalty + adaptive-weight expected cost), then one weight step on the
+   weight half; the sparsestmax radius rises linearly 0 -> 1 and one-hot rows freeze;
+3. derive by argmax (shrunk into the budget if needed), inherit weights by mapping and slicing;
+4. fine-tune the derived network on all training images; evaluate on held-out images.
+
+Every phase checkpoints atomically and a killed run resumes where it stopped (``resume=True``). Under
+``torchrun`` every rank runs the same loop on its own data stream; gradients are averaged, so every rank
+holds identical weights and architecture parameters, and only rank 0 writes outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trisr import relax as R
+from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.errors import DataError, TrisrError
+from trisr.evaluate import evaluate
+from trisr.progress import Reporter
+from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, RunLog, save_model, versions, write_summary
+from trisr.search import dist
+from trisr.search.budget import BudgetController
+from trisr.search.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from trisr.search.config import Phase, RunConfig
+from trisr.search.derive import fit_to_budget
+from trisr.space.cost import CostModel, CostTable, analytic_cost_table
+from trisr.space.count import count_macs, count_params
+from trisr.space.derived import DerivedNet
+from trisr.space.genotype import Genotype
+from trisr.space.inherit import inherit
+from trisr.space.supernet import ArchWeights, Supernet
+
+PHASES = ("warmup", "search", "finetune", "done")
+
+
+@dataclass
+class Data:
+    train: list[ImagePair]
+    val: list[ImagePair]
+
+
+def load_data(source: Path | None, scale: int, lr_patch: int) -> Data:
+    train = load_pairs(source, scale, "train")
+    val = load_pairs(source, scale, "val")
+    if len(train) < 2:
+        raise DataError(f"the search needs at least 2 training images (architecture and weight halves), found {len(train)}")
+    PatchSampler(train, lr_patch, scale)  # validates that every image holds a patch
+    return Data(train, val)
+
+
+def order_penalty(gamma_logits: torch.Tensor, tree, kind: str, lam: float) -> torch.Tensor:
+    """Network-level sorting device (method.md §6) on the raw node logits."""
+    if kind == "none" or lam == 0.0:
+        return gamma_logits.new_zeros(())
+    if kind == "linear":
+        # Sum over complete root-to-leaf paths of consecutive differences telescopes to
+        # sum(leaves) - n_leaves * root (§6.2).
+        leaves = tree.complete_leaves
+        return lam * (gamma_logits[leaves].sum() - len(leaves) * gamma_logits[0])
+    # Edge-wise hinge (§6.4): zero once logits are non-increasing along every edge.
+    child = torch.tensor([n.index for n in tree.nodes[1:]])
+    parent = torch.tensor([n.parent for n in tree.nodes[1:]])
+    return lam * F.relu(gamma_logits[child] - gamma_logits[parent]).sum()
+
+
+def _lr_schedule(opt: torch.optim.Optimizer, phase: Phase) -> torch.optim.lr_scheduler.MultiStepLR:
+    return torch.optim.lr_scheduler.MultiStepLR(opt, phase.milestone_steps(), gamma=0.5)
+
+
+def _digest(tensors) -> str:
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class SearchRun:
+    """One run in one output folder; ``run()`` executes (or resumes) every remaining phase."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        out: Path,
+        data_source: Path | None = None,
+        resume: bool = False,
+        reporter: Reporter | None = None,
+        device: str | torch.device = "cpu",
+        cost_table: CostTable | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.device = torch.device(device)
+        self.info = dist.init_distributed(self.device)
+        if self.device.type == "cuda" and self.info.enabled:
+            self.device = torch.device("cuda", self.info.local_rank)
+            torch.cuda.set_device(self.device)
+        self.reporter = reporter if (reporter is not None and self.info.is_main) else Reporter()
+        self.log = RunLog(self.out, self.info.is_main)
+        self.data_source = data_source
+        ckpt_path = self.out / CHECKPOINT_FILE
+        self.ckpt: dict | None = None
+        if resume:
+            self.ckpt = load_checkpoint(ckpt_path)
+            config = RunConfig.from_dict(json.loads(self.ckpt["config"]))
+            if self.ckpt.get("world_size", 1) != self.info.world_size:
+                raise TrisrError(
+                    f"the run was started with {self.ckpt.get('world_size', 1)} process(es); resume it with the same number"
+                )
+        elif ckpt_path.exists():
+            raise TrisrError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        self.config = config
+        space = config.space
+        torch.manual_seed(config.seed)  # identical supernet initialisation on every rank
+        self.supernet = Supernet(space, config.relax).to(self.device)
+        table = cost_table or analytic_cost_table(space, config.cost_metric, config.cost_resolution)
+        self.cost_model = CostModel(table, space, self.supernet.tree)
+        if config.budget is not None:
+            self.cost_model.check_budget(config.budget)
+        self.controller = BudgetController(config.budget, config.budget_band)
+        self.trace_dir = os.environ.get("TRISR_SYNC_TRACE")
+        self.elapsed = dict(self.ckpt["elapsed"]) if self.ckpt else {}
+        self.history: list[dict] = list(json.loads(self.ckpt["history"])) if self.ckpt else []
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _seed(self) -> None:
+        dist.broadcast_parameters(self.supernet, self.info)
+        torch.manual_seed(self.config.seed + 7919 * (self.info.rank + 1))  # per-rank Gumbel/width draws
+
+    def _sampler(self, pairs: list[ImagePair], part: int) -> PatchSampler:
+        base = PatchSampler(pairs, self.config.lr_patch, self.config.space.scale, self.config.seed, stream=(part,))
+        return base.shard(self.info.rank, self.info.world_size)
+
+    def _checkpoint(self, phase: str, step: int, state: dict, samplers: dict[str, PatchSampler]) -> None:
+        # Every rank contributes its own sampler and RNG state; rank 0 writes the file.
+        mine = {
+            "samplers": {k: s.state_dict() for k, s in samplers.items()},
+            "torch_rng": torch.get_rng_state().tolist(),
+        }
+        per_rank = dist.all_gather_object(mine, self.info)
+        if self.info.is_main:
+            ckpt = {
+                "config": self.config.to_json(),
+                "phase": phase,
+                "step": step,
+                "world_size": self.info.world_size,
+                "ranks": json.dumps(per_rank),
+                "elapsed": self.elapsed,
+                "history": json.dumps(self.history),
+                "controller": json.dumps(self.controller.state_dict()),
+                **state,
+            }
+            save_checkpoint(self.out / CHECKPOINT_FILE, ckpt)
+        dist.barrier(self.info)
+
+    def _restore_rank_state(self, samplers: dict[str, PatchSampler]) -> None:
+        mine = json.loads(self.ckpt["ranks"])[self.info.rank]
+        for k, s in samplers.items():
+            s.load_state_dict(mine["samplers"][k])
+        torch.set_rng_state(torch.tensor(mine["torch_rng"], dtype=torch.uint8))
+
+    def _trace(self, phase: str, step: int, radius: float, params) -> None:
+        """Debug aid for distributed runs (env TRISR_SYNC_TRACE=DIR): each rank appends what must agree."""
+        if not self.trace_dir:
+            return
+        rec = {
+            "phase": phase,
+            "step": step,
+            "radius": radius,
+            "cost_weight": self.controller.weight,
+            "params": _digest(params),
+        }
+        with open(Path(self.trace_dir) / f"rank{self.info.rank}.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    def _timed(self, phase: str, t0: float) -> None:
+        self.elapsed[phase] = self.elapsed.get(phase, 0.0) + time.time() - t0
+
+    # -- main entry --------------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        cfg = self.config
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / CONFIG_FILE, cfg.to_json() + "\n")
+        self.log.event("start", resume=self.ckpt is not None, world_size=self.info.world_size, device=str(self.device))
+        t0 = time.time()
+        data = load_data(self.data_source, cfg.space.scale, cfg.lr_patch)
+        self._timed("data", t0)
+        phase = self.ckpt["phase"] if self.ckpt else "warmup"
+        if phase == "done":
+            self.reporter.message(f"run in {self.out} is already complete")
+            return json.loads(self.ckpt["summary"])
+        self._seed()
+        genotype: Genotype | None = None
+        derived: DerivedNet | None = None
+        if phase in ("warmup", "search"):
+            if self.ckpt:
+                self.supernet.load_state_dict(self.ckpt["supernet"])
+            if phase == "warmup":
+                self._warmup(data)
+                phase = "search"
+            genotype, derived = self._search(data)
+        else:  # finetune
+            genotype = Genotype.from_dict(json.loads(self.ckpt["genotype"]))
+            derived = DerivedNet(genotype).to(self.device)
+        derived = self._finetune(data, derived)
+        return self._finish(data, derived)
+
+    # -- phase 1: warm-up ----------------------------------------------------------------------------------
+
+    def _warmup(self, data: Data) -> None:
+        cfg, net = self.config, self.supernet
+        phase = cfg.warmup
+        samplers = {"warmup": self._sampler(data.train, 0)}
+        params = net.weight_parameters()
+        opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
+        sched = _lr_schedule(opt, phase)
+        start = 0
+        if self.ckpt and self.ckpt["phase"] == "warmup":
+            opt.load_state_dict(self.ckpt["opt"])
+            sched.load_state_dict(self.ckpt["sched"])
+            self._restore_rank_state(samplers)
+            start = self.ckpt["step"]
+        self.reporter.phase("warm-up", phase.steps, start)
+        with torch.no_grad():
+            alpha, gamma = net.relaxed_alpha(0.0), net.relaxed_gamma(0.0)  # r = 0, logits fixed
+        t0 = time.time()
+        for step in range(start, phase.steps):
+            lr, hr = (t.to(self.device) for t in samplers["warmup"].sample(phase.batch_size))
+            loss = lr.new_zeros(())
+            for mode in ("max", "min", "random", "random"):  # sandwich rule, pretraining form
+                widths, _ = net.width_distribution(mode, 0.0)
+                loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths)), hr)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            dist.average_gradients(params, self.info)
+            torch.nn.utils.clip_grad_norm_(params, phase.clip)
+            opt.step()
+            sched.step()
+            done = step + 1
+            self._trace("warmup", done, 0.0, net.parameters())
+            if done % cfg.log_every == 0 or done == phase.steps:
+                metrics = {"loss": loss.item() / 4, "lr": sched.get_last_lr()[0]}
+                self.reporter.step(done, metrics)
+                self.log.event("warmup", step=done, **metrics)
+            if done % cfg.checkpoint_every == 0 or done == phase.steps:
+                self._timed("warmup", t0)
+                t0 = time.time()
+                nxt = ("search", 0) if done == phase.steps else ("warmup", done)
+                state = {"supernet": net.state_dict()}
+                if nxt[0] == "warmup":
+                    state.update(opt=opt.state_dict(), sched=sched.state_dict())
+                self._checkpoint(nxt[0], nxt[1], state, samplers if nxt[0] == "warmup" else {})
+        self.reporter.end_phase()
+        self.ckpt = None  # later phases start fresh
+
+    # -- phase 2: search -------------------------------------------------------------------------------------
+
+    def _expected_cost(self, alpha: torch.Tensor, gamma: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """F-bar of method.md §9.1: a_alpha * F(alpha relaxed, widths max, gamma) +
+        a_omega * F(alpha uniform, widths sampled/relaxed, gamma)."""
+        net, cfg, cm = self.supernet, self.config, self.cost_model
+        max_w, _ = net.width_distribution("max", 0.0)
+        f_ops = cm.expected(alpha, max_w, gamma)
+        if net.space.num_widths == 1:
+            return f_ops, {"cost_ops": f_ops.item()}
+        widths, _ = net.width_distribution("sample", self._radius)
+        uniform = torch.full_like(alpha, 1.0 / alpha.shape[-1])
+        f_widths = cm.expected(uniform, widths, gamma)
+        total = cfg.a_alpha * f_ops + cfg.a_omega * f_widths
+        return total, {"cost_ops": f_ops.item(), "cost_widths": f_widths.item()}
+
+    def _search(self, data: Data) -> tuple[Genotype, DerivedNet]:
+        cfg, net, info = self.config, self.supernet, self.info
+        phase = cfg.search
+        arch_half, weight_half = data.train[0::2], data.train[1::2]
+        samplers = {"arch": self._sampler(arch_half, 1), "weight": self._sampler(weight_half, 2)}
+        w_params, a_params = net.weight_parameters(), net.arch_parameters()
+        w_opt = torch.optim.Adam(w_params, lr=phase.lr, betas=(0.9, 0.999))
+        w_sched = _lr_schedule(w_opt, phase)
+        a_opt = torch.optim.Adam(a_params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=0.0)
+        start = 0
+        if self.ckpt and self.ckpt["phase"] == "search" and "w_opt" in self.ckpt:
+            w_opt.load_state_dict(self.ckpt["w_opt"])
+            w_sched.load_state_dict(self.ckpt["w_sched"])
+            a_opt.load_state_dict(self.ckpt["a_opt"])
+            self.controller.load_state_dict(json.loads(self.ckpt["controller"]))
+            self._restore_rank_state(samplers)
+            start = self.ckpt["step"]
+        self.reporter.phase("search", phase.steps, start)
+        t0 = time.time()
+        for step in range(start, phase.steps):
+            # r rises linearly over the search phase, updated every iteration (method.md §4.4).
+            self._radius = r = step / phase.steps
+            # Architecture step: first order, on the architecture half.
+            lr, hr = (t.to(self.device) for t in samplers["arch"].sample(phase.batch_size))
+            alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
+            rec = lr.new_zeros(())
+            for mode in ("sample", "max", "min"):
+                widths, masked = net.width_distribution(mode, r)
+                rec = rec + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths, masked)), hr)
+            cost, cost_parts = self._expected_cost(alpha, gamma)
+            # Calibrate the cost weight from rank 0's first step so every rank uses the same value.
+            if cfg.budget is not None and not self.controller.calibrated:
+                calib = dist.all_gather_object((rec.item(), cost.item()), info)[0]
+                self.controller.calibrate(calib[0], calib[1], cfg.cost_fraction)
+            arch_loss = rec + order_penalty(net.gamma, net.tree, cfg.order_penalty, cfg.order_lambda)
+            if cfg.budget is not None:
+                arch_loss = arch_loss + self.controller.weight * cost.to(arch_loss.dtype)
+            a_opt.zero_grad(set_to_none=True)
+            w_opt.zero_grad(set_to_none=True)
+            arch_loss.backward()
+            dist.average_gradients(a_params, info)
+            a_opt.step()
+            with torch.no_grad():
+                arch_now = net.arch_weights(r, "sample")
+                frozen = net.freeze_one_hot(arch_now)
+            # Weight step: three-pass sandwich on the weight half, architecture fixed.
+            lr, hr = (t.to(self.device) for t in samplers["weight"].sample(phase.batch_size))
+            with torch.no_grad():
+                alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
+            loss = lr.new_zeros(())
+            for mode in ("sample", "max", "min"):
+                widths, masked = net.width_distribution(mode, r)
+                loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked)), hr)
+            w_opt.zero_grad(set_to_none=True)
+            a_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            dist.average_gradients(w_params, info)
+            torch.nn.utils.clip_grad_norm_(w_params, phase.clip)
+            w_opt.step()
+            w_sched.step()
+            done = step + 1
+            if done % cfg.control_every == 0 or done == phase.steps:
+                derived_cost = self.cost_model.genotype_cost(net.derive())
+                action = self.controller.update(derived_cost)
+                self.history.append(
+                    {"step": done, "radius": r, "derived_cost": derived_cost, "cost_weight": self.controller.weight, "action": action}
+                )
+            self._trace("search", done, r, list(net.parameters()) + list(net.buffers()))
+            if done % cfg.log_every == 0 or done == phase.steps:
+                metrics = {
+                    "loss": loss.item() / 3,
+                    "arch_loss": rec.item() / 3,
+                    "r": r,
+                    "nnz_op": float((alpha != 0).sum(-1).float().mean()),
+                    "nnz_node": int((gamma != 0).sum()),
+                    "frozen_op": frozen["alpha"],
+                    **cost_parts,
+                    "cost_expected": cost.item(),
+                    "cost_argmax": self.cost_model.genotype_cost(net.derive()),
+                    "cost_weight": self.controller.weight,
+                }
+                self.reporter.step(done, metrics)
+                self.log.event("search", step=done, **metrics)
+            if done % cfg.checkpoint_every == 0 and done < phase.steps:
+                self._timed("search", t0)
+                t0 = time.time()
+                state = {
+                    "supernet": net.state_dict(),
+                    "w_opt": w_opt.state_dict(),
+                    "w_sched": w_sched.state_dict(),
+                    "a_opt": a_opt.state_dict(),
+                }
+                self._checkpoint("search", done, state, samplers)
+        self.reporter.end_phase()
+        self._timed("search", t0)
+        return self._derive()
+
+    # -- phase 3: derive and inherit -----------------------------------------------------------------------
+
+    def _derive(self) -> tuple[Genotype, DerivedNet]:
+        net, cfg = self.supernet, self.config
+        genotype = net.derive()
+        margins = {
+            "op_min": float(R.top2_margin(net.alpha.detach()).min()),
+            "node": float(R.top2_margin(net.gamma.detach()[None])[0]),
+        }
+        argmax_cost = self.cost_model.genotype_cost(genotype)
+        shrink_steps: list[str] = []
+        if cfg.budget is not None and argmax_cost > cfg.budget:
+            genotype, shrink_steps = fit_to_budget(net, self.cost_model, cfg.budget)
+            self.reporter.message(
+                f"argmax architecture costs {argmax_cost:.4g} {self.cost_model.table.unit} > budget "
+                f"{cfg.budget:g}; shrunk in {len(shrink_steps)} step(s)"
+            )
+        self.derivation = {
+            "argmax_cost": argmax_cost,
+            "margins": margins,
+            "shrink_steps": shrink_steps,
+            "frozen": {
+                "alpha": int((net.alpha_frozen >= 0).sum()),
+                "omega": int((net.omega_frozen >= 0).sum()),
+                "gamma": int((net.gamma_frozen >= 0).sum()),
+            },
+        }
+        self.log.event("derive", genotype=genotype.path, node=genotype.node_index, **self.derivation)
+        derived = inherit(net, genotype)
+        self._checkpoint(
+            "finetune",
+            0,
+            {"genotype": json.dumps(genotype.to_dict()), "derived": derived.state_dict(), "derivation": json.dumps(self.derivation)},
+            {},
+        )
+        self.ckpt = None
+        return genotype, derived
+
+    # -- phase 4: fine-tune ----------------------------------------------------------------------------------
+
+    def _finetune(self, data: Data, derived: DerivedNet) -> DerivedNet:
+        cfg = self.config
+        phase = cfg.finetune
+        ckpt = self.ckpt
+        if ckpt is not None:
+            derived.load_state_dict(ckpt["derived"])
+            self.derivation = json.loads(ckpt["derivation"])
+        samplers = {"finetune": self._sampler(data.train, 3)}
+        start = 0
+        opt = torch.optim.Adam(derived.parameters(), lr=phase.lr)
+        sched = _lr_schedule(opt, phase)
+        if ckpt is not None and "opt" in ckpt:
+            opt.load_state_dict(ckpt["opt"])
+            sched.load_state_dict(ckpt["sched"])
+            self._restore_rank_state(samplers)
+            start = ckpt["step"]
+        elif ckpt is None:
+            torch.manual_seed(cfg.seed + 7919 * (self.info.rank + 1))
+
+        def save(done: int) -> None:
+            self._checkpoint(
+                "finetune",
+                done,
+                {
+                    "genotype": json.dumps(derived.genotype.to_dict()),
+                    "derived": derived.state_dict(),
+                    "derivation": json.dumps(self.derivation),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                },
+                samplers,
+            )
+
+        def on_step(done: int, loss: float) -> None:
+            self._trace("finetune", done, 1.0, derived.parameters())
+            if done % cfg.log_every == 0 or done == phase.steps:
+                metrics = {"loss": loss, "lr": sched.get_last_lr()[0]}
+                self.reporter.step(done, metrics)
+                self.log.event("finetune", step=done, **metrics)
+            if done % cfg.checkpoint_every == 0 and done < phase.steps:
+                save(done)
+
+        self.reporter.phase("fine-tune", phase.steps, start)
+        t0 = time.time()
+        train_steps(derived, samplers["finetune"], opt, sched, phase, start, self.info, self.device, on_step)
+        self.reporter.end_phase()
+        self._timed("finetune", t0)
+        return derived
+
+    # -- finish ------------------------------------------------------------------------------------------------
+
+    def _finish(self, data: Data, derived: DerivedNet) -> dict:
+        cfg = self.config
+        summary: dict = {}
+        if self.info.is_main:
+            t0 = time.time()
+            self.reporter.phase("evaluate", len(data.val))
+            metrics = evaluate(derived, data.val, cfg.space.scale, self.device, on_image=lambda i: self.reporter.step(i, {}))
+            self.reporter.end_phase()
+            self._timed("evaluate", t0)
+            summary = build_summary(cfg, derived, metrics, self.cost_model, self.derivation, self.elapsed, self.history, self.info.world_size, self.device)
+            save_model(self.out, derived)
+            write_summary(self.out, summary)
+            self.log.event("done", psnr_db=metrics["psnr_db"], bicubic_psnr_db=metrics["bicubic_psnr_db"], wall_s=summary["wall_time_s"]["total"])
+        self._checkpoint("done", 0, {"summary": json.dumps(summary)}, {})
+        return summary
+
+
+def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, device, on_step) -> None:
+    """Plain L1 training of a derived network (fine-tuning, ``trisr train``); grads averaged across ranks."""
+    params = list(model.parameters())
+    model.train()
+    for step in range(start, phase.steps):
+        lr, hr = (t.to(device) for t in sampler.sample(phase.batch_size))
+        loss = F.l1_loss(model(lr), hr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        dist.average_gradients(params, info)
+        torch.nn.utils.clip_grad_norm_(params, phase.clip)
+        opt.step()
+        sched.step()
+        on_step(step + 1, loss.item())
+    model.eval()
+
+
+def build_summary(cfg, model, metrics, cost_model, derivation, elapsed, history, world_size, device) -> dict:
+    g = model.genotype
+    h, w = cfg.cost_resolution
+    cost = cost_model.genotype_cost(g)
+    return {
+        "genotype": {"path": g.path, "node_index": g.node_index, "digest": g.digest()},
+        "params": count_params(model),
+        "macs": count_macs(model, (1, 3, h, w)),
+        "macs_resolution": [h, w],
+        "cost": {
+            "metric": cost_model.table.metric,
+            "unit": cost_model.table.unit,
+            "table": cost_model.table.descriptor,
+            "derived": cost,
+            "budget": cfg.budget,
+            "within_budget": None if cfg.budget is None else cost <= cfg.budget,
+        },
+        "metrics": metrics,
+        "derivation": derivation,
+        "controller_history": history,
+        "settings": cfg.to_dict(),
+        "versions": versions(),
+        "device": str(device),
+        "world_size": world_size,
+        "wall_time_s": {**elapsed, "total": sum(elapsed.values())},
+    }

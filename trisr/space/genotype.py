@@ -1,0 +1,109 @@
+"""A derived architecture as a typed, JSON-serialised genotype (method.md §10.2)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trisr.errors import TrisrError
+from trisr.space.config import SpaceConfig
+
+GENOTYPE_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Genotype:
+    """path: blocks after the head, stem included ("C" cell, "U" up block);
+    ops: one row of op ids per cell (indexing ``space.ops``); widths: one row of width ids per cell
+    (indexing ``space.widths``). ``node_index`` is the tree node the path came from, when known."""
+
+    space: SpaceConfig
+    path: str
+    ops: list[list[int]]
+    widths: list[list[int]]
+    node_index: int | None = None
+    schema_version: int = field(default=GENOTYPE_SCHEMA_VERSION)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        s = self.space
+        err = []
+        if any(b not in "CU" for b in self.path):
+            err.append(f"path {self.path!r} may only contain C and U")
+        n_cells = self.path.count("C")
+        if self.path[: s.num_stem] != "C" * s.num_stem:
+            err.append(f"path {self.path!r} must start with the {s.num_stem} stem cell(s)")
+        if n_cells - s.num_stem > s.num_cell_path_search or self.path.count("U") > s.num_up:
+            err.append(f"path {self.path!r} has more cells or ups than the space allows")
+        if s.variant == "A" and self.path.count("U") != s.num_up:
+            err.append(f"a variant-A path needs exactly {s.num_up} up blocks")
+        if len(self.ops) != n_cells or len(self.widths) != n_cells:
+            err.append(f"need one ops row and one widths row per cell ({n_cells})")
+        for row in self.ops:
+            if len(row) != s.ops_per_cell or any(not 0 <= o < s.num_ops for o in row):
+                err.append(f"bad ops row {row}: {s.ops_per_cell} ids in [0, {s.num_ops})")
+        for row in self.widths:
+            if len(row) != s.edges_per_cell or any(not 0 <= w < s.num_widths for w in row):
+                err.append(f"bad widths row {row}: {s.edges_per_cell} ids in [0, {s.num_widths})")
+        if err:
+            raise TrisrError("invalid genotype: " + "; ".join(err))
+
+    def cell_channels(self, cell: int) -> list[int]:
+        """Channel counts along a cell's chain: [nf, w1, ..., w_{P-1}, nf]."""
+        ws = self.space.widths
+        return [self.space.nf] + [ws[w] for w in self.widths[cell]] + [self.space.nf]
+
+    def cell_op_names(self, cell: int) -> list[str]:
+        return [self.space.ops[o] for o in self.ops[cell]]
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": self.schema_version,
+            "space": self.space.to_dict(),
+            "path": self.path,
+            "node_index": self.node_index,
+            "ops": [list(r) for r in self.ops],
+            "widths": [list(r) for r in self.widths],
+            # Human-readable echo; ignored on load.
+            "readable": [
+                {"ops": self.cell_op_names(i), "channels": self.cell_channels(i)} for i in range(len(self.ops))
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Genotype":
+        version = d.get("schema_version")
+        if version != GENOTYPE_SCHEMA_VERSION:
+            raise TrisrError(f"genotype schema version {version} is not supported (expected {GENOTYPE_SCHEMA_VERSION})")
+        try:
+            return cls(
+                space=SpaceConfig.from_dict(d["space"]),
+                path=str(d["path"]),
+                ops=[[int(o) for o in r] for r in d["ops"]],
+                widths=[[int(w) for w in r] for r in d["widths"]],
+                node_index=d.get("node_index"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrisrError(f"invalid genotype: {exc!r}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Genotype":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TrisrError(f"genotype file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrisrError(f"genotype file {path} is not valid JSON: {exc}") from None
+        return cls.from_dict(d)
+
+    def digest(self) -> str:
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "readable"}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,298 @@
+"""The supernet: every cell, op, width and tree node of the space, mixed by relaxed architecture weights
+(method.md §3, §5).
+
+Levels and their parameters:
+
+* cell level, ``alpha`` (cells x slots x ops): mixed op ``y = sum_o a_o * op_o(x; w_in, w_out) * s_in * s_out``;
+* kernel level, ``omega`` (cells x internal edges x widths): widths drawn by straight-through Gumbel
+  (code-faithful default, scores ``s`` are exactly 1 forward) or relaxed by channel masking
+  (``y * sum_k p_k m_k``, abstract-faithful option, §4.5);
+* network level, ``gamma`` (tree nodes): ``out = sum_v g_v * h_v`` over every node, then the tail.
+
+Candidates and subtrees whose relaxed weight is exactly 0 are skipped: they contribute nothing and get
+no gradient, so skipping is exact (§5 item 5), and the saving grows as the radius rises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from trisr import relax as R
+from trisr.space.config import SpaceConfig
+from trisr.space.genotype import Genotype
+from trisr.space.ops import Head, Tail, UpBlock, create_op
+from trisr.space.tree import Tree
+
+WIDTH_MODES = ("sample", "max", "min", "random", "argmax")
+WIDTH_RELAXATIONS = ("gumbel",) + R.RELAXATIONS
+
+
+@dataclass(frozen=True)
+class RelaxConfig:
+    """Relaxation per level (method.md §4): sparsestmax for ops and nodes, Gumbel-ST for widths (code)."""
+
+    op: str = "sparsestmax"
+    node: str = "sparsestmax"
+    width: str = "gumbel"
+
+    def __post_init__(self) -> None:
+        for level, kind, allowed in (
+            ("op", self.op, R.RELAXATIONS),
+            ("node", self.node, R.RELAXATIONS),
+            ("width", self.width, WIDTH_RELAXATIONS),
+        ):
+            if kind not in allowed:
+                raise ValueError(f"{level} relaxation must be one of {allowed}, got {kind!r}")
+
+
+@dataclass
+class ArchWeights:
+    """Relaxed architecture weights for one forward pass."""
+
+    alpha: torch.Tensor  # (cells, slots, ops)
+    gamma: torch.Tensor  # (nodes,)
+    #: Width distributions per internal edge (cells, edges, widths): one-hot (with straight-through
+    #: gradient) for sampled/fixed widths, a probability vector for the masking relaxation.
+    widths: torch.Tensor
+    #: True when ``widths`` are probabilities to be applied as channel masks at full width.
+    masked: bool = False
+
+
+class MixedOp(nn.Module):
+    def __init__(self, space: SpaceConfig) -> None:
+        super().__init__()
+        # Full width, 1x1 shortcuts always built: widths change from pass to pass (method.md §3.3).
+        self.candidates = nn.ModuleList(
+            create_op(name, space.nf, space.nf, conv_shortcut=True, dws_expansion=space.dws_expansion)
+            for name in space.ops
+        )
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, live: list[bool], c_out: int) -> torch.Tensor:
+        out = None
+        for w, is_live, op in zip(weights.unbind(0), live, self.candidates):
+            if not is_live:  # weight exactly 0: no contribution and no gradient, skipping is exact
+                continue
+            y = w * op(x, c_out)
+            out = y if out is None else out + y
+        assert out is not None, "a mixed op needs at least one non-zero weight"
+        return out
+
+
+class SuperCell(nn.Module):
+    def __init__(self, space: SpaceConfig) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(MixedOp(space) for _ in range(space.ops_per_cell))
+
+    def forward(self, x, alpha, live, channels, scores, masks):
+        """alpha: (slots, ops) with ``live`` its non-zero pattern; channels: output width per slot;
+        scores: one scalar per slot (s_in * s_out); masks: None or a (slots, nf) channel mask per slot."""
+        h = x
+        for i, op in enumerate(self.ops):
+            h = op(h, alpha[i], live[i], channels[i]) * scores[i]
+            if masks is not None and masks[i] is not None:
+                h = h * masks[i].view(1, -1, 1, 1)
+        return 0.2 * h + x
+
+
+class Supernet(nn.Module):
+    def __init__(self, space: SpaceConfig, relax: RelaxConfig | None = None, init_std: float = 1e-3) -> None:
+        super().__init__()
+        if space.variant != "B":
+            # Variant A mixes nodes of different resolution; see docs/method.md (method.md §11 item 1).
+            raise ValueError("the supernet implements variant B only (variant A is supported for derived networks)")
+        self.space = space
+        self.relax = relax or RelaxConfig()
+        self.tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem)
+        self.head = Head(space.nf)
+        self.cells = nn.ModuleList(SuperCell(space) for _ in range(self.tree.num_cells))
+        self.ups = nn.ModuleList(UpBlock(space.nf, space.variant) for _ in range(self.tree.num_ups))
+        self.tail = Tail(space.nf, space.scale, space.variant)
+        n_cells, n_nodes = self.tree.num_cells, len(self.tree)
+        # Small random logits instead of the reference constants: exact ties would make the first
+        # sparsestmax push undefined (method.md §4.3, tie-breaking pitfall).
+        self.alpha = nn.Parameter(init_std * torch.randn(n_cells, space.ops_per_cell, space.num_ops))
+        self.omega = nn.Parameter(init_std * torch.randn(n_cells, space.edges_per_cell, space.num_widths))
+        self.gamma = nn.Parameter(init_std * torch.randn(n_nodes))
+        # SSN-style freezing (§4.4): -1 = free, otherwise the frozen choice of that row.
+        self.register_buffer("alpha_frozen", torch.full((n_cells, space.ops_per_cell), -1, dtype=torch.long))
+        self.register_buffer("omega_frozen", torch.full((n_cells, space.edges_per_cell), -1, dtype=torch.long))
+        self.register_buffer("gamma_frozen", torch.full((1,), -1, dtype=torch.long))
+        widths = torch.tensor(space.widths)
+        self.register_buffer("width_masks", (torch.arange(space.nf)[None, :] < widths[:, None]).float())
+
+    # -- parameters --------------------------------------------------------------------------------------
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha, self.omega, self.gamma]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    # -- relaxed weights -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _relax_rows(kind: str, logits: torch.Tensor, radius: float, frozen: torch.Tensor) -> torch.Tensor:
+        p = R.relax(kind, logits, radius)
+        if bool((frozen >= 0).any()):
+            one_hot = torch.nn.functional.one_hot(frozen.clamp(min=0), logits.shape[-1]).to(p.dtype)
+            p = torch.where((frozen >= 0).unsqueeze(-1), one_hot, p)
+        return p
+
+    def relaxed_alpha(self, radius: float) -> torch.Tensor:
+        return self._relax_rows(self.relax.op, self.alpha, radius, self.alpha_frozen)
+
+    def relaxed_gamma(self, radius: float) -> torch.Tensor:
+        return self._relax_rows(self.relax.node, self.gamma[None], radius, self.gamma_frozen)[0]
+
+    def width_distribution(self, mode: str, radius: float, generator: torch.Generator | None = None):
+        """(widths tensor, masked flag) for a width mode (see ``WIDTH_MODES``)."""
+        shape = self.omega.shape
+        n_w = shape[-1]
+
+        def fixed(idx: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(idx, n_w).to(self.omega.dtype)
+
+        if mode == "max":
+            return fixed(torch.full(shape[:-1], n_w - 1, device=self.omega.device)), False
+        if mode == "min":
+            return fixed(torch.zeros(shape[:-1], dtype=torch.long, device=self.omega.device)), False
+        if mode == "random":
+            idx = torch.randint(0, n_w, shape[:-1], generator=generator, device="cpu").to(self.omega.device)
+            return fixed(idx), False
+        if mode == "argmax":
+            return fixed(self.width_choice()), False
+        if mode == "sample":
+            if self.relax.width == "gumbel":
+                q = R.gumbel_st(self.omega, generator=generator)
+                frozen = self.omega_frozen
+                if bool((frozen >= 0).any()):
+                    q = torch.where((frozen >= 0).unsqueeze(-1), fixed(frozen.clamp(min=0)), q)
+                return q, False
+            return self._relax_rows(self.relax.width, self.omega, radius, self.omega_frozen), True
+        raise ValueError(f"width mode must be one of {WIDTH_MODES}, got {mode!r}")
+
+    def arch_weights(self, radius: float, width_mode: str = "sample", generator=None) -> ArchWeights:
+        widths, masked = self.width_distribution(width_mode, radius, generator)
+        return ArchWeights(self.relaxed_alpha(radius), self.relaxed_gamma(radius), widths, masked)
+
+    # -- forward ----------------------------------------------------------------------------------------
+
+    def _cell_plan(self, q: torch.Tensor, idx: list[int], masked: bool):
+        """Per-slot output channels, scores s_in*s_out and channel masks for one cell; ``idx`` holds
+        the drawn width id of each internal edge."""
+        nf, widths = self.space.nf, self.space.widths
+        n_slots = self.space.ops_per_cell
+        one = q.new_ones(())
+        if masked:
+            masks = [q[e] @ self.width_masks for e in range(n_slots - 1)] + [None]
+            return [nf] * n_slots, [one] * n_slots, masks
+        # Straight-through score of each drawn width: exactly 1 forward, gradient to omega backward.
+        s_edges = [one] + [q[e, k] for e, k in enumerate(idx)] + [one]  # fixed ends w_0 = w_P = nf
+        channels = [widths[k] for k in idx] + [nf]
+        scores = [s_edges[i] * s_edges[i + 1] for i in range(n_slots)]
+        return channels, scores, None
+
+    def forward(self, x: torch.Tensor, arch: ArchWeights) -> torch.Tensor:
+        # One host sync per forward for every data-dependent decision (which candidates, widths and
+        # nodes run), instead of one per candidate.
+        alpha_live = (arch.alpha.detach() != 0).tolist()
+        width_idx = arch.widths.detach().argmax(-1).tolist()
+        gamma_live = (arch.gamma.detach() != 0).tolist()
+
+        def run_cell(c: int, h: torch.Tensor) -> torch.Tensor:
+            channels, scores, masks = self._cell_plan(arch.widths[c], width_idx[c], arch.masked)
+            return self.cells[c](h, arch.alpha[c], alpha_live[c], channels, scores, masks)
+
+        h = self.head(x)
+        for c in range(self.tree.num_stem):
+            h = run_cell(c, h)
+        need = self.tree.needed(gamma_live)
+        feats: dict[int, torch.Tensor] = {0: h}
+        out = arch.gamma[0] * h if gamma_live[0] else None
+        for node in self.tree.nodes[1:]:
+            if not need[node.index]:
+                continue
+            parent = feats[node.parent]
+            if node.prefix.endswith("C"):
+                h = run_cell(node.instance, parent)
+            else:
+                h = self.ups[node.instance](parent)
+            feats[node.index] = h
+            if gamma_live[node.index]:
+                g = arch.gamma[node.index]
+                out = g * h if out is None else out + g * h
+        return self.tail(out)
+
+    # -- derivation ----------------------------------------------------------------------------------------
+
+    def op_choice(self) -> torch.Tensor:
+        return torch.where(self.alpha_frozen >= 0, self.alpha_frozen, self.alpha.detach().argmax(-1))
+
+    def width_choice(self) -> torch.Tensor:
+        return torch.where(self.omega_frozen >= 0, self.omega_frozen, self.omega.detach().argmax(-1))
+
+    def node_choice(self) -> int:
+        frozen = int(self.gamma_frozen[0])
+        return frozen if frozen >= 0 else int(self.gamma.detach().argmax())
+
+    def derive(self, node: int | None = None, ops=None, widths=None) -> Genotype:
+        """The argmax architecture (method.md §10.1), or the given overrides, as a genotype."""
+        node = self.node_choice() if node is None else node
+        ops = self.op_choice() if ops is None else ops
+        widths = self.width_choice() if widths is None else widths
+        cells = self.cells_on_path(node)
+        return Genotype(
+            space=self.space,
+            path=self.tree.blocks(node),
+            ops=[ops[c].tolist() for c in cells],
+            widths=[widths[c].tolist() for c in cells],
+            node_index=node,
+        )
+
+    def cells_on_path(self, node: int) -> list[int]:
+        return list(range(self.tree.num_stem)) + [
+            n.instance for n in self.tree.path(node) if n.prefix.endswith("C")
+        ]
+
+    def one_hot_arch(self, genotype: Genotype) -> ArchWeights:
+        """Exactly one-hot weights selecting ``genotype`` (for tests and the supernet/derived check)."""
+        F = torch.nn.functional
+        node = genotype.node_index
+        assert node is not None
+        ops = self.op_choice().clone()
+        widths = self.width_choice().clone()
+        for row, c in enumerate(self.cells_on_path(node)):
+            ops[c] = torch.tensor(genotype.ops[row])
+            widths[c] = torch.tensor(genotype.widths[row])
+        dtype = self.alpha.dtype
+        return ArchWeights(
+            alpha=F.one_hot(ops, self.space.num_ops).to(dtype),
+            gamma=F.one_hot(torch.tensor(node), len(self.tree)).to(dtype),
+            widths=F.one_hot(widths, self.space.num_widths).to(dtype),
+        )
+
+    # -- freezing -------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def freeze_one_hot(self, arch: ArchWeights) -> dict[str, int]:
+        """Freeze every row whose relaxed output became one-hot (§4.4); returns how many rows are frozen."""
+
+        def freeze(p: torch.Tensor, frozen: torch.Tensor) -> None:
+            hot = R.is_one_hot(p) & (frozen < 0)
+            frozen[hot] = p.argmax(-1)[hot]
+
+        if self.relax.op == "sparsestmax":
+            freeze(arch.alpha, self.alpha_frozen)
+        if self.relax.node == "sparsestmax":
+            freeze(arch.gamma[None], self.gamma_frozen)
+        if arch.masked and self.relax.width == "sparsestmax":
+            freeze(arch.widths, self.omega_frozen)
+        return {
+            "alpha": int((self.alpha_frozen >= 0).sum()),
+            "omega": int((self.omega_frozen >= 0).sum()),
+            "gamma": int((self.gamma_frozen >= 0).sum()),
+        }

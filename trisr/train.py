@@ -1,0 +1,136 @@
+"""``trisr train``: train or fine-tune a derived network from a genotype, resumable.
+
+Starts from a run's weights (fine-tune) or from scratch (a genotype JSON), trains with L1 on random
+LR/HR patches, and writes the same run-folder files as a search (model, genotype, summary, log)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from trisr.data.datasets import PatchSampler, load_pairs
+from trisr.errors import TrisrError
+from trisr.evaluate import evaluate
+from trisr.progress import Reporter
+from trisr.rundir import CHECKPOINT_FILE, GENOTYPE_FILE, RunLog, load_model, save_model, versions, write_summary
+from trisr.search import dist
+from trisr.search.checkpoint import load_checkpoint, save_checkpoint
+from trisr.search.config import Phase
+from trisr.search.engine import train_steps
+from trisr.space.count import count_macs, count_params
+from trisr.space.derived import DerivedNet
+from trisr.space.genotype import Genotype
+
+
+def load_start(source: Path) -> tuple[DerivedNet, str]:
+    """A run folder gives its trained network; a genotype file gives a freshly initialised one."""
+    if source.is_dir():
+        if (source / "model.safetensors").exists():
+            return load_model(source), f"weights of run {source}"
+        return DerivedNet(Genotype.load(source / GENOTYPE_FILE)), f"genotype of {source}, fresh weights"
+    return DerivedNet(Genotype.load(source)), f"genotype {source}, fresh weights"
+
+
+def train(
+    source: Path,
+    out: Path,
+    phase: Phase,
+    data_source: Path | None = None,
+    lr_patch: int = 32,
+    seed: int = 0,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    device: str = "cpu",
+    checkpoint_every: int = 100,
+) -> dict:
+    dev = torch.device(device)
+    info = dist.init_distributed(dev)
+    reporter = reporter if (reporter is not None and info.is_main) else Reporter()
+    log = RunLog(out, info.is_main)
+    ckpt_path = out / CHECKPOINT_FILE
+    ckpt = load_checkpoint(ckpt_path) if resume else None
+    if not resume and ckpt_path.exists():
+        raise TrisrError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    torch.manual_seed(seed)
+    if ckpt is not None:
+        model = DerivedNet(Genotype.from_dict(json.loads(ckpt["genotype"])))
+        model.load_state_dict(ckpt["model"])
+        origin = ckpt["origin"]
+        phase = Phase(**{**json.loads(ckpt["phase"]), "milestones": tuple(json.loads(ckpt["phase"])["milestones"])})
+    else:
+        model, origin = load_start(source)
+    model = model.to(dev)
+    dist.broadcast_parameters(model, info)
+    scale = model.genotype.space.scale
+    train_pairs = load_pairs(data_source, scale, "train")
+    val_pairs = load_pairs(data_source, scale, "val")
+    sampler = PatchSampler(train_pairs, lr_patch, scale, seed, stream=(3,)).shard(info.rank, info.world_size)
+    opt = torch.optim.Adam(model.parameters(), lr=phase.lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, phase.milestone_steps(), gamma=0.5)
+    start, elapsed = 0, 0.0
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        mine = json.loads(ckpt["ranks"])[info.rank]
+        sampler.load_state_dict(mine["sampler"])
+        torch.set_rng_state(torch.tensor(mine["torch_rng"], dtype=torch.uint8))
+        start, elapsed = ckpt["step"], ckpt["elapsed"]
+    log.event("train_start", origin=origin, resume=resume, step=start)
+
+    def save(done: int) -> None:
+        per_rank = dist.all_gather_object(
+            {"sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state().tolist()}, info
+        )
+        if info.is_main:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "genotype": json.dumps(model.genotype.to_dict()),
+                    "model": model.state_dict(),
+                    "origin": origin,
+                    "phase": json.dumps(phase.__dict__),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "ranks": json.dumps(per_rank),
+                    "step": done,
+                    "elapsed": elapsed + time.time() - t0,
+                },
+            )
+        dist.barrier(info)
+
+    def on_step(done: int, loss: float) -> None:
+        if done % 10 == 0 or done == phase.steps:
+            reporter.step(done, {"loss": loss, "lr": sched.get_last_lr()[0]})
+            log.event("train", step=done, loss=loss)
+        if done % checkpoint_every == 0 or done == phase.steps:
+            save(done)
+
+    t0 = time.time()
+    reporter.phase("train", phase.steps, start)
+    train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step)
+    reporter.end_phase()
+    elapsed += time.time() - t0
+    summary: dict = {}
+    if info.is_main:
+        reporter.phase("evaluate", len(val_pairs))
+        metrics = evaluate(model, val_pairs, scale, dev, on_image=lambda i: reporter.step(i, {}))
+        reporter.end_phase()
+        summary = {
+            "genotype": {"path": model.genotype.path, "digest": model.genotype.digest()},
+            "origin": origin,
+            "params": count_params(model),
+            "macs": count_macs(model, (1, 3, 256, 256)),
+            "macs_resolution": [256, 256],
+            "metrics": metrics,
+            "settings": {"phase": phase.__dict__, "lr_patch": lr_patch, "seed": seed, "data": str(data_source)},
+            "versions": versions(),
+            "world_size": info.world_size,
+            "wall_time_s": {"train": elapsed, "total": elapsed},
+        }
+        save_model(out, model)
+        write_summary(out, summary)
+        log.event("done", psnr_db=metrics["psnr_db"])
+    return summary
