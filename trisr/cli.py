@@ -115,13 +115,14 @@ def _summary_table(summary: dict) -> Table:
 def search(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (DIV2K, Set5, ... layouts or plain HR images). Default: the embedded scikit-image photos."),
     preset: str = typer.Option("quick", "--preset", help="quick (minutes on a CPU) or paper (the reference configuration)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
-    cost_resolution: str = typer.Option("256x256", "--cost-resolution", help="Deployment LR size HxW for cost tables."),
+    cost_resolution: Optional[str] = typer.Option(None, "--cost-resolution", help="Deployment LR size HxW for cost tables (default 256x256)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/search-<preset>-x<scale>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Override the preset's warm-up steps."),
     search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Override the preset's search steps."),
     finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Override the preset's fine-tune steps."),
@@ -137,14 +138,27 @@ def search(
     from dataclasses import replace
 
     from trisr.progress import RichReporter
+    from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
     from trisr.search.engine import SearchRun
     from trisr.space.supernet import RelaxConfig
 
-    cfg = load_preset(preset)
+    if config is not None:
+        try:
+            cfg = RunConfig.from_dict(json.loads(config.read_text()))
+        except FileNotFoundError:
+            raise TrisrError(f"config file not found: {config}") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise TrisrError(f"config file {config} is not a valid run configuration: {exc}") from None
+    else:
+        cfg = load_preset(preset)
     if macs_g is not None and params_k is not None:
         raise TrisrError("give one budget: --macs-g or --params-k")
-    changes: dict = {"seed": seed, "cost_resolution": _resolution(cost_resolution)}
+    changes: dict = {}
+    if seed is not None:
+        changes["seed"] = seed
+    if cost_resolution is not None:
+        changes["cost_resolution"] = _resolution(cost_resolution)
     if scale is not None:
         changes["space"] = cfg.space.replace(scale=scale)
     if macs_g is not None:

@@ -170,8 +170,10 @@ class SearchRun:
             s.load_state_dict(mine["samplers"][k])
         torch.set_rng_state(torch.tensor(mine["torch_rng"], dtype=torch.uint8))
 
-    def _trace(self, phase: str, step: int, radius: float, params) -> None:
-        """Debug aid for distributed runs (env TRISR_SYNC_TRACE=DIR): each rank appends what must agree."""
+    def _trace(self, phase: str, step: int, radius: float, params, batch: torch.Tensor | None = None) -> None:
+        """Debug aid for distributed runs (env TRISR_SYNC_TRACE=DIR): each rank appends what must agree
+        (radius, cost weight, a digest of every parameter and buffer) and a digest of its own batch,
+        which must differ between ranks (data sharding)."""
         if not self.trace_dir:
             return
         rec = {
@@ -180,6 +182,7 @@ class SearchRun:
             "radius": radius,
             "cost_weight": self.controller.weight,
             "params": _digest(params),
+            "batch": None if batch is None else _digest([batch]),
         }
         with open(Path(self.trace_dir) / f"rank{self.info.rank}.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -250,7 +253,7 @@ class SearchRun:
             opt.step()
             sched.step()
             done = step + 1
-            self._trace("warmup", done, 0.0, net.parameters())
+            self._trace("warmup", done, 0.0, net.parameters(), lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {"loss": loss.item() / 4, "lr": sched.get_last_lr()[0]}
                 self.reporter.step(done, metrics)
@@ -349,7 +352,7 @@ class SearchRun:
                 self.history.append(
                     {"step": done, "radius": r, "derived_cost": derived_cost, "cost_weight": self.controller.weight, "action": action}
                 )
-            self._trace("search", done, r, list(net.parameters()) + list(net.buffers()))
+            self._trace("search", done, r, list(net.parameters()) + list(net.buffers()), lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {
                     "loss": loss.item() / 3,

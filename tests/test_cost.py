@@ -1,0 +1,175 @@
+"""Cost tables, expected cost, order penalty, budget controller and derivation into a budget."""
+
+import itertools
+
+import pytest
+import torch
+
+from trisr.errors import BudgetError, CostTableError
+from trisr.search.budget import BudgetController
+from trisr.search.derive import fit_to_budget
+from trisr.search.engine import order_penalty
+from trisr.space.config import SpaceConfig
+from trisr.space.cost import CostModel, CostTable, analytic_cost_table, op_key
+from trisr.space.count import count_macs, count_params
+from trisr.space.derived import DerivedNet
+from trisr.space.genotype import Genotype
+from trisr.space.supernet import Supernet
+from trisr.space.tree import Tree
+
+
+def small_space(**kw):
+    base = dict(nf=16, num_cell=3, num_up=1, num_cell_path_search=2, ops_per_cell=3, scale=2)
+    base.update(kw)
+    return SpaceConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    space = small_space()
+    torch.manual_seed(0)
+    net = Supernet(space)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    table = analytic_cost_table(space, "macs_g", (32, 40))
+    return space, net, CostModel(table, space, net.tree)
+
+
+@pytest.mark.parametrize("metric", ["macs_g", "params_k"])
+def test_table_sum_equals_counted_network(metric):
+    """Analytic entries sum to exactly what counting the derived module gives."""
+    space = small_space()
+    net = Supernet(space)
+    with torch.no_grad():
+        net.alpha.normal_(), net.omega.normal_(), net.gamma.normal_()
+    model = CostModel(analytic_cost_table(space, metric, (24, 20)), space, net.tree)
+    g = net.derive()
+    derived = DerivedNet(g)
+    counted = count_macs(derived, (1, 3, 24, 20)) / 1e9 if metric == "macs_g" else count_params(derived) / 1e3
+    assert model.genotype_cost(g) == pytest.approx(counted, rel=1e-12)
+
+
+def test_expected_cost_at_one_hot_equals_table_sum(setup):
+    space, net, model = setup
+    for node in range(len(net.tree)):
+        g = net.derive(node=node)
+        a = net.one_hot_arch(g)
+        assert float(model.expected(a.alpha, a.widths, a.gamma)) == pytest.approx(model.genotype_cost(g), rel=1e-12)
+
+
+def test_expected_cost_is_linear_in_node_weights(setup):
+    space, net, model = setup
+    with torch.no_grad():
+        arch = net.arch_weights(0.3, "max")
+    g1 = torch.softmax(torch.randn(len(net.tree)), 0).double()
+    g2 = torch.softmax(torch.randn(len(net.tree)), 0).double()
+    f = lambda g: model.expected(arch.alpha, arch.widths, g)  # noqa: E731
+    assert float(f(0.3 * g1 + 0.7 * g2)) == pytest.approx(float(0.3 * f(g1) + 0.7 * f(g2)), rel=1e-12)
+
+
+def test_expected_cost_gradients_reach_ops_widths_and_nodes(setup):
+    space, net, model = setup
+    net.zero_grad()
+    arch = net.arch_weights(0.2, "sample")
+    model.expected(arch.alpha, arch.widths, arch.gamma).backward()
+    for p in net.arch_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_missing_entry_is_an_error_never_zero(setup):
+    space, net, model = setup
+    entries = dict(model.table.entries)
+    del entries[op_key("residual", 8, 16)]
+    broken = CostTable(model.table.metric, model.table.space_fingerprint, model.table.resolution, entries)
+    with pytest.raises(CostTableError, match="no entry 'op:residual:8:16'"):
+        CostModel(broken, space, net.tree)
+    with pytest.raises(CostTableError, match="no entry"):
+        broken.get("up:7")
+
+
+def test_table_for_another_space_is_refused(setup):
+    space, net, model = setup
+    other = analytic_cost_table(small_space(nf=24), "macs_g", (32, 40))
+    with pytest.raises(CostTableError, match="covers search space"):
+        CostModel(other, space, net.tree)
+
+
+def test_table_json_round_trip(tmp_path, setup):
+    _, _, model = setup
+    model.table.save(tmp_path / "t.json")
+    back = CostTable.load(tmp_path / "t.json")
+    assert back.to_dict() == model.table.to_dict()
+    (tmp_path / "bad.json").write_text('{"schema_version": 1, "metric": "furlongs"}')
+    with pytest.raises(CostTableError, match="metric"):
+        CostTable.load(tmp_path / "bad.json")
+
+
+def test_min_cost_is_the_cheapest_architecture_by_brute_force():
+    space = small_space(ops_per_cell=2)
+    tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem)
+    model = CostModel(analytic_cost_table(space, "macs_g", (16, 16)), space, tree)
+    best = float("inf")
+    for ops in itertools.product(range(space.num_ops), repeat=2):
+        for w in range(space.num_widths):
+            g = Genotype(space, "C", [list(ops)], [[w]], node_index=0)
+            best = min(best, model.genotype_cost(g))
+    assert model.min_cost() == pytest.approx(best, rel=1e-12)
+    with pytest.raises(BudgetError, match="below the smallest architecture"):
+        model.check_budget(0.5 * best)
+    model.check_budget(best)
+
+
+def test_linear_order_penalty_telescopes_and_has_constant_gradient():
+    tree = Tree(4, 2, 1)
+    gamma = torch.randn(55, requires_grad=True)
+    lam = 1e-5
+    pen = order_penalty(gamma, tree, "linear", lam)
+    # explicit sum over complete root-to-leaf paths of consecutive differences
+    explicit = 0.0
+    g = gamma.detach()
+    for leaf in tree.complete_leaves:
+        chain = [0] + [n.index for n in tree.path(leaf)]
+        explicit += sum(float(g[b] - g[a]) for a, b in zip(chain, chain[1:]))
+    assert float(pen) == pytest.approx(lam * explicit, rel=1e-5)
+    pen.backward()
+    leaves = set(tree.complete_leaves)
+    assert gamma.grad[0] == pytest.approx(-15 * lam)
+    for n in tree.nodes[1:]:
+        assert float(gamma.grad[n.index]) == pytest.approx(lam if n.index in leaves else 0.0)
+
+
+def test_hinge_order_penalty_is_zero_once_sorted():
+    tree = Tree(2, 1, 1)
+    depth = torch.tensor([float(len(n.prefix)) for n in tree.nodes])
+    assert float(order_penalty(-depth, tree, "hinge", 1.0)) == 0.0
+    assert float(order_penalty(depth, tree, "hinge", 1.0)) > 0.0
+    assert float(order_penalty(depth, tree, "none", 1.0)) == 0.0
+
+
+def test_budget_controller_doubles_above_and_halves_below_band():
+    c = BudgetController(budget=10.0, band=0.1)
+    assert c.update(50.0) == "hold"  # not calibrated yet
+    c.calibrate(rec_loss=0.1, expected_cost=20.0, fraction=0.5)
+    assert c.weight == pytest.approx(0.0025)
+    assert c.update(11.0) == "up" and c.weight == pytest.approx(0.005)
+    assert c.update(9.5) == "hold"
+    assert c.update(5.0) == "down" and c.weight == pytest.approx(0.0025)
+    c2 = BudgetController(budget=None)
+    c2.load_state_dict(c.state_dict())
+    assert c2.weight == c.weight and c2.budget == 10.0
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8])
+def test_fit_to_budget_shrinks_the_argmax_into_the_budget(setup, fraction):
+    space, net, model = setup
+    big = net.derive(node=max(range(len(net.tree)), key=lambda v: len(net.tree.nodes[v].prefix)))
+    with torch.no_grad():
+        net.gamma.zero_()
+        net.gamma[big.node_index] = 5.0  # argmax = the deepest node
+    top = model.genotype_cost(net.derive())
+    budget = model.min_cost() + fraction * (top - model.min_cost())
+    g, steps = fit_to_budget(net, model, budget)
+    assert model.genotype_cost(g) <= budget and steps
+    with pytest.raises(BudgetError):
+        fit_to_budget(net, model, 0.5 * model.min_cost())

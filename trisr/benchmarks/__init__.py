@@ -1,0 +1,1 @@
+"""Benchmark scripts (results go to docs/benchmarks.md; never timed in tests)."""

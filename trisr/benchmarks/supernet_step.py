@@ -1,0 +1,95 @@
+"""Supernet step time and peak memory for a preset's configuration.
+
+    python -m trisr.benchmarks.supernet_step --preset quick --steps 10
+    python -m trisr.benchmarks.supernet_step --preset paper --steps 3
+
+Times one warm-up step (4-pass sandwich + optimiser step) and one search iteration (architecture step +
+weight step, 3 passes each) at the preset's batch and patch size, after one untimed step of each. Each
+configuration runs in a fresh process so the peak resident memory (ru_maxrss) belongs to it alone; on
+CUDA the peak allocated memory is reported too. Prints a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from trisr.search.config import preset
+from trisr.space.supernet import ArchWeights, Supernet
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    cfg = preset(args.preset)
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    net = Supernet(cfg.space, cfg.relax).to(dev)
+    s, p = cfg.space.scale, cfg.lr_patch
+    w_opt = torch.optim.Adam(net.weight_parameters(), lr=1e-4)
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4)
+
+    def batch(bs):
+        return torch.rand(bs, 3, p, p, device=dev), torch.rand(bs, 3, p * s, p * s, device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def warmup_step():
+        lr, hr = batch(cfg.warmup.batch_size)
+        with torch.no_grad():
+            a, g = net.relaxed_alpha(0.0), net.relaxed_gamma(0.0)
+        loss = sum(F.l1_loss(net(lr, ArchWeights(a, g, net.width_distribution(m, 0.0)[0])), hr) for m in ("max", "min", "random", "random"))
+        w_opt.zero_grad()
+        loss.backward()
+        w_opt.step()
+
+    def search_step(r=0.3):
+        for arch_step in (True, False):
+            lr, hr = batch(cfg.search.batch_size)
+            with torch.set_grad_enabled(True):
+                a, g = net.relaxed_alpha(r), net.relaxed_gamma(r)
+                if not arch_step:
+                    a, g = a.detach(), g.detach()
+                loss = 0.0
+                for m in ("sample", "max", "min"):
+                    w, masked = net.width_distribution(m, r)
+                    loss = loss + F.l1_loss(net(lr, ArchWeights(a, g, w if arch_step else w.detach(), masked)), hr)
+            (a_opt if arch_step else w_opt).zero_grad()
+            loss.backward()
+            (a_opt if arch_step else w_opt).step()
+
+    result = {"preset": args.preset, "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "nf": cfg.space.nf, "cells": net.tree.num_cells, "nodes": len(net.tree),
+              "supernet_params": sum(q.numel() for q in net.weight_parameters()),
+              "batch_warmup": cfg.warmup.batch_size, "batch_search": cfg.search.batch_size, "lr_patch": p, "scale": s}
+    for name, fn in (("warmup_step_s", warmup_step), ("search_iter_s", search_step)):
+        fn()  # untimed first step (allocator, kernels)
+        times = []
+        for _ in range(args.steps):
+            sync()
+            t = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t)
+        result[name] = {"median": statistics.median(times), "min": min(times), "max": max(times), "n": len(times)}
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_before_model_mib"] = rss0 / 1024
+    if dev.type == "cuda":
+        result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
