@@ -17,7 +17,7 @@ from trisr.evaluate import evaluate
 from trisr.progress import Reporter
 from trisr.rundir import CHECKPOINT_FILE, GENOTYPE_FILE, RunLog, load_model, save_model, versions, write_summary
 from trisr.search import dist
-from trisr.search.checkpoint import load_checkpoint, save_checkpoint
+from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Phase
 from trisr.search.engine import train_steps
 from trisr.space.count import count_macs, count_params
@@ -76,13 +76,13 @@ def train(
         sched.load_state_dict(ckpt["sched"])
         mine = json.loads(ckpt["ranks"])[info.rank]
         sampler.load_state_dict(mine["sampler"])
-        torch.set_rng_state(torch.tensor(mine["torch_rng"], dtype=torch.uint8))
+        set_rng_state(mine["rng"])
         start, elapsed = ckpt["step"], ckpt["elapsed"]
     log.event("train_start", origin=origin, resume=resume, step=start)
 
     def save(done: int) -> None:
         per_rank = dist.all_gather_object(
-            {"sampler": sampler.state_dict(), "torch_rng": torch.get_rng_state().tolist()}, info
+            {"sampler": sampler.state_dict(), "rng": rng_state()}, info
         )
         if info.is_main:
             save_checkpoint(

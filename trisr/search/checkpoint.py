@@ -47,3 +47,17 @@ def load_checkpoint(path: Path) -> dict:
         raise TrisrError(f"no checkpoint to resume from at {path}") from None
     except Exception as exc:  # a truncated or foreign file: one clear line
         raise TrisrError(f"checkpoint {path} cannot be loaded: {exc.__class__.__name__}: {exc}") from None
+
+
+def rng_state() -> dict:
+    """This process's torch RNG state (CPU, and CUDA when used) as JSON-able lists."""
+    state = {"cpu": torch.get_rng_state().tolist()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(torch.tensor(state["cpu"], dtype=torch.uint8))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])

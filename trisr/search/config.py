@@ -62,6 +62,8 @@ class RunConfig:
     #: Steps between progress log lines, and between checkpoints.
     log_every: int = 10
     checkpoint_every: int = 50
+    #: Held-out images scored during search/fine-tuning progress (the final evaluation uses all).
+    val_images: int = 4
     schema_version: int = RUN_CONFIG_SCHEMA_VERSION
 
     def __post_init__(self) -> None:

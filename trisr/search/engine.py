@@ -32,7 +32,7 @@ from trisr.progress import Reporter
 from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, RunLog, save_model, versions, write_summary
 from trisr.search import dist
 from trisr.search.budget import BudgetController
-from trisr.search.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from trisr.search.checkpoint import atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Phase, RunConfig
 from trisr.search.derive import fit_to_budget
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
@@ -134,9 +134,10 @@ class SearchRun:
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
-    def _seed(self) -> None:
-        dist.broadcast_parameters(self.supernet, self.info)
-        torch.manual_seed(self.config.seed + 7919 * (self.info.rank + 1))  # per-rank Gumbel/width draws
+    def _phase_seed(self, phase: str) -> None:
+        """Seed a phase that starts at step 0, so a run resumed at a phase boundary draws the same
+        Gumbel/width samples as an uninterrupted one. Per-rank streams: ranks draw differently."""
+        torch.manual_seed(self.config.seed + 7919 * (self.info.rank + 1) + 104729 * PHASES.index(phase))
 
     def _sampler(self, pairs: list[ImagePair], part: int) -> PatchSampler:
         base = PatchSampler(pairs, self.config.lr_patch, self.config.space.scale, self.config.seed, stream=(part,))
@@ -146,7 +147,7 @@ class SearchRun:
         # Every rank contributes its own sampler and RNG state; rank 0 writes the file.
         mine = {
             "samplers": {k: s.state_dict() for k, s in samplers.items()},
-            "torch_rng": torch.get_rng_state().tolist(),
+            "rng": rng_state(),
         }
         per_rank = dist.all_gather_object(mine, self.info)
         if self.info.is_main:
@@ -168,7 +169,7 @@ class SearchRun:
         mine = json.loads(self.ckpt["ranks"])[self.info.rank]
         for k, s in samplers.items():
             s.load_state_dict(mine["samplers"][k])
-        torch.set_rng_state(torch.tensor(mine["torch_rng"], dtype=torch.uint8))
+        set_rng_state(mine["rng"])
 
     def _trace(self, phase: str, step: int, radius: float, params, batch: torch.Tensor | None = None) -> None:
         """Debug aid for distributed runs (env TRISR_SYNC_TRACE=DIR): each rank appends what must agree
@@ -187,6 +188,13 @@ class SearchRun:
         with open(Path(self.trace_dir) / f"rank{self.info.rank}.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
 
+    def _val_psnr(self, model: torch.nn.Module) -> float | None:
+        """Held-out PSNR (Y, crop = scale) of a derived network, for progress and the log; rank 0 only."""
+        pairs = self.val_pairs[: self.config.val_images]
+        if not self.info.is_main or not pairs:
+            return None
+        return evaluate(model, pairs, self.config.space.scale, self.device)["psnr_db"]
+
     def _timed(self, phase: str, t0: float) -> None:
         self.elapsed[phase] = self.elapsed.get(phase, 0.0) + time.time() - t0
 
@@ -200,12 +208,13 @@ class SearchRun:
         self.log.event("start", resume=self.ckpt is not None, world_size=self.info.world_size, device=str(self.device))
         t0 = time.time()
         data = load_data(self.data_source, cfg.space.scale, cfg.lr_patch)
+        self.val_pairs = data.val
         self._timed("data", t0)
         phase = self.ckpt["phase"] if self.ckpt else "warmup"
         if phase == "done":
             self.reporter.message(f"run in {self.out} is already complete")
             return json.loads(self.ckpt["summary"])
-        self._seed()
+        dist.broadcast_parameters(self.supernet, self.info)
         genotype: Genotype | None = None
         derived: DerivedNet | None = None
         if phase in ("warmup", "search"):
@@ -231,6 +240,7 @@ class SearchRun:
         opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
         sched = _lr_schedule(opt, phase)
         start = 0
+        self._phase_seed("warmup")
         if self.ckpt and self.ckpt["phase"] == "warmup":
             opt.load_state_dict(self.ckpt["opt"])
             sched.load_state_dict(self.ckpt["sched"])
@@ -295,6 +305,7 @@ class SearchRun:
         w_sched = _lr_schedule(w_opt, phase)
         a_opt = torch.optim.Adam(a_params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=0.0)
         start = 0
+        self._phase_seed("search")
         if self.ckpt and self.ckpt["phase"] == "search" and "w_opt" in self.ckpt:
             w_opt.load_state_dict(self.ckpt["w_opt"])
             w_sched.load_state_dict(self.ckpt["w_sched"])
@@ -347,16 +358,22 @@ class SearchRun:
             w_sched.step()
             done = step + 1
             if done % cfg.control_every == 0 or done == phase.steps:
-                derived_cost = self.cost_model.genotype_cost(net.derive())
+                # "Validation epoch" (method.md §8.3): cost of the argmax network drives the cost weight;
+                # its held-out PSNR with inherited weights is logged.
+                genotype_now = net.derive()
+                derived_cost = self.cost_model.genotype_cost(genotype_now)
                 action = self.controller.update(derived_cost)
+                psnr = self._val_psnr(inherit(net, genotype_now))
                 self.history.append(
-                    {"step": done, "radius": r, "derived_cost": derived_cost, "cost_weight": self.controller.weight, "action": action}
+                    {"step": done, "radius": r, "derived_cost": derived_cost, "cost_weight": self.controller.weight,
+                     "action": action, "argmax_psnr_db": psnr}
                 )
             self._trace("search", done, r, list(net.parameters()) + list(net.buffers()), lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {
                     "loss": loss.item() / 3,
                     "arch_loss": rec.item() / 3,
+                    "psnr_db": self.history[-1]["argmax_psnr_db"] if self.history else None,
                     "r": r,
                     "nnz_op": float((alpha != 0).sum(-1).float().mean()),
                     "nnz_node": int((gamma != 0).sum()),
@@ -433,13 +450,12 @@ class SearchRun:
         start = 0
         opt = torch.optim.Adam(derived.parameters(), lr=phase.lr)
         sched = _lr_schedule(opt, phase)
+        self._phase_seed("finetune")
         if ckpt is not None and "opt" in ckpt:
             opt.load_state_dict(ckpt["opt"])
             sched.load_state_dict(ckpt["sched"])
             self._restore_rank_state(samplers)
             start = ckpt["step"]
-        elif ckpt is None:
-            torch.manual_seed(cfg.seed + 7919 * (self.info.rank + 1))
 
         def save(done: int) -> None:
             self._checkpoint(
@@ -455,10 +471,15 @@ class SearchRun:
                 samplers,
             )
 
+        val_every = max(1, phase.steps // 10)
+        psnr: list[float | None] = [None]
+
         def on_step(done: int, loss: float) -> None:
             self._trace("finetune", done, 1.0, derived.parameters())
+            if done % val_every == 0:
+                psnr[0] = self._val_psnr(derived)
             if done % cfg.log_every == 0 or done == phase.steps:
-                metrics = {"loss": loss, "lr": sched.get_last_lr()[0]}
+                metrics = {"loss": loss, "lr": sched.get_last_lr()[0], "psnr_db": psnr[0]}
                 self.reporter.step(done, metrics)
                 self.log.event("finetune", step=done, **metrics)
             if done % cfg.checkpoint_every == 0 and done < phase.steps:
