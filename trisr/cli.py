@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trisr import __version__
@@ -35,7 +36,7 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except TrisrError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; a run can be continued with --resume")
@@ -101,6 +102,15 @@ def _summary_table(summary: dict) -> Table:
     t.add_row("params", f"{summary['params']:,}")
     h, w = summary["macs_resolution"]
     t.add_row(f"MACs @ {h}x{w} LR", f"{summary['macs'] / 1e9:.3f} G")
+    lat = summary.get("latency")
+    if lat:
+        h, w = lat["resolution"]
+        t.add_row(
+            f"latency @ {h}x{w} LR",
+            f"measured {lat['measured']['median_ms']:.2f} ms (p90 {lat['measured']['p90_ms']:.2f}), predicted "
+            f"{lat['predicted_ms']:.2f} ms ({lat['error_pct']:+.1f} %), {lat['backend']['backend']}"
+            + (f", budget {lat['budget_ms']:g} ms  {lat['verdict']}" if lat["budget_ms"] is not None else ""),
+        )
     cost = summary.get("cost")
     if cost:
         budget = "none" if cost["budget"] is None else f"{cost['budget']:g} {cost['unit']}"
@@ -119,6 +129,13 @@ def search(
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
+    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="Budget in ms measured on the target (--device/--backend) at the cost resolution."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (trisr profile); default: the cached one under profiles/ for the target, profiled first if missing."),
+    target_device: str = typer.Option("cpu", "--device", help="Deployment target for --latency-ms: cpu, cuda or jetson."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per device)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a latency table measured on another device or runtime version."),
+    no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the measured latency misses the budget."),
     cost_resolution: Optional[str] = typer.Option(None, "--cost-resolution", help="Deployment LR size HxW for cost tables (default 256x256)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/search-<preset>-x<scale>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out."),
@@ -131,7 +148,7 @@ def search(
     relax_width: Optional[str] = typer.Option(None, "--relax-width", help="gumbel | softmax | sparsemax | sparsestmax"),
     order_penalty: Optional[str] = typer.Option(None, "--order-penalty", help="linear (code) | hinge (stronger) | none"),
     order_lambda: Optional[float] = typer.Option(None, "--order-lambda"),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto"),
+    train_device: str = typer.Option("auto", "--train-device", help="Where search and training run: cpu, cuda or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Search an architecture (trilevel NAS), derive it, inherit weights, fine-tune and evaluate."""
@@ -152,8 +169,8 @@ def search(
             raise TrisrError(f"config file {config} is not a valid run configuration: {exc}") from None
     else:
         cfg = load_preset(preset)
-    if macs_g is not None and params_k is not None:
-        raise TrisrError("give one budget: --macs-g or --params-k")
+    if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
+        raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
     changes: dict = {}
     if seed is not None:
         changes["seed"] = seed
@@ -165,6 +182,8 @@ def search(
         changes.update(budget_metric="macs_g", budget=macs_g)
     if params_k is not None:
         changes.update(budget_metric="params_k", budget=params_k)
+    if latency_ms is not None:
+        changes.update(budget_metric="latency_ms", budget=latency_ms)
     for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
         if value is not None:
             changes[name] = replace(getattr(cfg, name), steps=value)
@@ -181,7 +200,25 @@ def search(
     cfg = cfg.replace(**changes)
     out = out or Path("runs") / f"search-{cfg.preset}-x{cfg.space.scale}"
     reporter = RichReporter(err_console)
-    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=_device(device))
+    cost_table, extra = None, None
+    if resume and (out / "config.json").exists():
+        cfg = RunConfig.from_dict(json.loads((out / "config.json").read_text()))  # the run's own settings
+    if cfg.budget_metric == "latency_ms":
+        from trisr.profile.lut import load_lut
+        from trisr.profile.target import latency_report, resolve_latency_table
+
+        if profile is not None and cost_resolution is None and not resume:
+            cfg = cfg.replace(cost_resolution=tuple(load_lut(profile).resolution))  # the table's deployment size
+        lut, target = resolve_latency_table(
+            cfg.space, cfg.cost_resolution, profile, target_device, backend, threads, allow_mismatch, reporter
+        )
+        cost_table = lut.to_cost_table()
+        h, w = lut.resolution
+        reporter.message(
+            f"latency budget {cfg.budget:g} ms on {target.name}/{target.device} ({target.threads} threads) @ {h}x{w} LR"
+        )
+        extra = lambda model: latency_report(model, lut, target, cfg.budget)  # noqa: E731
+    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=_device(train_device), cost_table=cost_table, extra_summary=extra)
     summary = run.run()
     if not summary:  # non-zero ranks print nothing
         return
@@ -190,6 +227,10 @@ def search(
     err_console.print(f"run written to [bold]{out}[/]")
     if as_json:
         _print_json(summary)
+    lat = summary.get("latency")
+    if lat and lat["verdict"] == "FAIL" and not no_fail:
+        err_console.print(f"[bold red]FAIL:[/] measured {lat['measured']['median_ms']:.2f} ms > budget {lat['budget_ms']:g} ms")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -254,28 +295,35 @@ def eval_cmd(
 @app.command()
 @_user_errors
 def upscale(
-    run: Path = typer.Argument(..., help="Run folder."),
+    run: Path = typer.Argument(..., help="Run folder, or an exported artifact (.onnx, .xml, .engine with its sidecar)."),
     images: list[Path] = typer.Argument(..., help="Input images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (or a .png file for one image)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
-    """Super-resolve images with a run's network; writes PNGs."""
+    """Super-resolve images with a run's network or an exported artifact; writes PNGs."""
     from rich.progress import track
 
     from trisr.data.images import load_image, save_image
     from trisr.evaluate import super_resolve
     from trisr.rundir import load_model
 
-    dev = _device(device)
-    model = load_model(run, dev)
-    scale = model.genotype.space.scale
+    if run.is_file():  # an exported artifact: the deployed file is what runs
+        from trisr.export.artifacts import load_artifact
+
+        artifact = load_artifact(run, device)
+        scale, sr_fn = artifact.scale, artifact.upscale
+    else:
+        dev = _device(device)
+        model = load_model(run, dev)
+        scale = model.genotype.space.scale
+        sr_fn = lambda img: super_resolve(model, img, dev)  # noqa: E731
     single_file = output.suffix.lower() == ".png"
     if single_file and len(images) != 1:
         raise TrisrError("-o names a .png file but several images were given; pass a folder")
     inputs = [(p, load_image(p)) for p in images]  # fail on a bad image before any work
     for path, img in track(inputs, description="upscaling", console=err_console):
         target = output if single_file else output / f"{path.stem}_x{scale}.png"
-        save_image(target, super_resolve(model, img, dev))
+        save_image(target, sr_fn(img))
         err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
 
 
@@ -309,12 +357,27 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
     table.add_row("CPU threads", str(report["devices"]["cpu_threads"]))
     table.add_row("CUDA GPUs", ", ".join(d["name"] for d in report["devices"]["cuda"]) or "none")
     for k, v in report["runtimes"].items():
-        hint = " (pip install 'trisr\[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
-        table.add_row(k, v or f"not installed{hint}")
+        hint = " (pip install 'trisr[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
+        table.add_row(k, escape(v or f"not installed{hint}"))
     table.add_row("presets", ", ".join(report["presets"]))
     err_console.print(table)
     if as_json:
         _print_json(report)
+
+
+def _register_plugins() -> None:
+    # Commands that live with their subsystem register themselves here.
+    from trisr.profile.cli import register as register_profile
+
+    register_profile(app)
+
+
+_register_plugins()
+
+
+from trisr.export.cli import register as _register_export  # noqa: E402 - `export` and `bench` commands
+
+_register_export(app)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Layout::
     RUN/model.safetensors  the derived network's weights
     RUN/summary.json       metrics, costs, settings, versions, wall time
     RUN/log.txt            human-readable log;  RUN/events.jsonl  the same, one JSON object per line
+    RUN/cost_table.json    the cost table the search used (analytic, or calibrated latency)
     RUN/checkpoint.pt      resumable state (atomic; loaded with weights_only=True)
 """
 
@@ -32,6 +33,7 @@ MODEL_FILE = "model.safetensors"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+COST_TABLE_FILE = "cost_table.json"
 LOG_FILE = "log.txt"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_SCHEMA_VERSION = 1

@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +30,10 @@ from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
-from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, RunLog, save_model, versions, write_summary
+from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, versions, write_summary
 from trisr.search import dist
 from trisr.search.budget import BudgetController
-from trisr.search.checkpoint import atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trisr.search.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Phase, RunConfig
 from trisr.search.derive import fit_to_budget
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
@@ -98,6 +99,7 @@ class SearchRun:
         reporter: Reporter | None = None,
         device: str | torch.device = "cpu",
         cost_table: CostTable | None = None,
+        extra_summary: Callable[[DerivedNet], dict] | None = None,
     ) -> None:
         self.out = Path(out)
         self.device = torch.device(device)
@@ -123,7 +125,18 @@ class SearchRun:
         space = config.space
         torch.manual_seed(config.seed)  # identical supernet initialisation on every rank
         self.supernet = Supernet(space, config.relax).to(self.device)
-        table = cost_table or analytic_cost_table(space, config.cost_metric, config.cost_resolution)
+        table = cost_table or self._stored_cost_table()
+        if table is None:
+            if config.cost_metric == "latency_ms":
+                raise TrisrError("a latency budget needs a measured latency table (trisr profile, or --profile FILE)")
+            table = analytic_cost_table(space, config.cost_metric, config.cost_resolution)
+        if tuple(table.resolution) != tuple(config.cost_resolution):
+            raise TrisrError(
+                f"cost table is keyed by {table.resolution[0]}x{table.resolution[1]} LR but the run's cost resolution "
+                f"is {config.cost_resolution[0]}x{config.cost_resolution[1]}"
+            )
+        self.cost_table = table
+        self.extra_summary = extra_summary
         self.cost_model = CostModel(table, space, self.supernet.tree)
         if config.budget is not None:
             self.cost_model.check_budget(config.budget)
@@ -133,6 +146,11 @@ class SearchRun:
         self.history: list[dict] = list(json.loads(self.ckpt["history"])) if self.ckpt else []
 
     # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _stored_cost_table(self) -> CostTable | None:
+        """A resumed run reuses the cost table it started with (a copy lives in the run folder)."""
+        path = self.out / COST_TABLE_FILE
+        return CostTable.load(path) if (self.ckpt is not None and path.exists()) else None
 
     def _phase_seed(self, phase: str) -> None:
         """Seed a phase that starts at step 0, so a run resumed at a phase boundary draws the same
@@ -205,6 +223,7 @@ class SearchRun:
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / CONFIG_FILE, cfg.to_json() + "\n")
+            atomic_write_json(self.out / COST_TABLE_FILE, self.cost_table.to_dict())
         self.log.event("start", resume=self.ckpt is not None, world_size=self.info.world_size, device=str(self.device))
         t0 = time.time()
         data = load_data(self.data_source, cfg.space.scale, cfg.lr_patch)
@@ -215,18 +234,14 @@ class SearchRun:
             self.reporter.message(f"run in {self.out} is already complete")
             return json.loads(self.ckpt["summary"])
         dist.broadcast_parameters(self.supernet, self.info)
-        genotype: Genotype | None = None
-        derived: DerivedNet | None = None
         if phase in ("warmup", "search"):
             if self.ckpt:
                 self.supernet.load_state_dict(self.ckpt["supernet"])
             if phase == "warmup":
                 self._warmup(data)
-                phase = "search"
-            genotype, derived = self._search(data)
-        else:  # finetune
-            genotype = Genotype.from_dict(json.loads(self.ckpt["genotype"]))
-            derived = DerivedNet(genotype).to(self.device)
+            derived = self._search(data)
+        else:  # finetune: the derived network's weights come from the checkpoint
+            derived = DerivedNet(Genotype.from_dict(json.loads(self.ckpt["genotype"]))).to(self.device)
         derived = self._finetune(data, derived)
         return self._finish(data, derived)
 
@@ -281,7 +296,7 @@ class SearchRun:
 
     # -- phase 2: search -------------------------------------------------------------------------------------
 
-    def _expected_cost(self, alpha: torch.Tensor, gamma: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def _expected_cost(self, alpha: torch.Tensor, gamma: torch.Tensor, radius: float) -> tuple[torch.Tensor, dict]:
         """F-bar of method.md §9.1: a_alpha * F(alpha relaxed, widths max, gamma) +
         a_omega * F(alpha uniform, widths sampled/relaxed, gamma)."""
         net, cfg, cm = self.supernet, self.config, self.cost_model
@@ -289,13 +304,13 @@ class SearchRun:
         f_ops = cm.expected(alpha, max_w, gamma)
         if net.space.num_widths == 1:
             return f_ops, {"cost_ops": f_ops.item()}
-        widths, _ = net.width_distribution("sample", self._radius)
+        widths, _ = net.width_distribution("sample", radius)
         uniform = torch.full_like(alpha, 1.0 / alpha.shape[-1])
         f_widths = cm.expected(uniform, widths, gamma)
         total = cfg.a_alpha * f_ops + cfg.a_omega * f_widths
         return total, {"cost_ops": f_ops.item(), "cost_widths": f_widths.item()}
 
-    def _search(self, data: Data) -> tuple[Genotype, DerivedNet]:
+    def _search(self, data: Data) -> DerivedNet:
         cfg, net, info = self.config, self.supernet, self.info
         phase = cfg.search
         arch_half, weight_half = data.train[0::2], data.train[1::2]
@@ -317,7 +332,7 @@ class SearchRun:
         t0 = time.time()
         for step in range(start, phase.steps):
             # r rises linearly over the search phase, updated every iteration (method.md §4.4).
-            self._radius = r = step / phase.steps
+            r = step / phase.steps
             # Architecture step: first order, on the architecture half.
             lr, hr = (t.to(self.device) for t in samplers["arch"].sample(phase.batch_size))
             alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
@@ -325,7 +340,7 @@ class SearchRun:
             for mode in ("sample", "max", "min"):
                 widths, masked = net.width_distribution(mode, r)
                 rec = rec + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths, masked)), hr)
-            cost, cost_parts = self._expected_cost(alpha, gamma)
+            cost, cost_parts = self._expected_cost(alpha, gamma, r)
             # Calibrate the cost weight from rank 0's first step so every rank uses the same value.
             if cfg.budget is not None and not self.controller.calibrated:
                 calib = dist.all_gather_object((rec.item(), cost.item()), info)[0]
@@ -401,7 +416,7 @@ class SearchRun:
 
     # -- phase 3: derive and inherit -----------------------------------------------------------------------
 
-    def _derive(self) -> tuple[Genotype, DerivedNet]:
+    def _derive(self) -> DerivedNet:
         net, cfg = self.supernet, self.config
         genotype = net.derive()
         margins = {
@@ -435,7 +450,7 @@ class SearchRun:
             {},
         )
         self.ckpt = None
-        return genotype, derived
+        return derived
 
     # -- phase 4: fine-tune ----------------------------------------------------------------------------------
 
@@ -504,6 +519,8 @@ class SearchRun:
             self.reporter.end_phase()
             self._timed("evaluate", t0)
             summary = build_summary(cfg, derived, metrics, self.cost_model, self.derivation, self.elapsed, self.history, self.info.world_size, self.device)
+            if self.extra_summary is not None:
+                summary.update(self.extra_summary(derived))
             save_model(self.out, derived)
             write_summary(self.out, summary)
             self.log.event("done", psnr_db=metrics["psnr_db"], bicubic_psnr_db=metrics["bicubic_psnr_db"], wall_s=summary["wall_time_s"]["total"])

@@ -1,0 +1,217 @@
+"""Latency tables: profiling in ONNX Runtime and OpenVINO, schema, refusals, calibration, latency search."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from trisr.errors import CostTableError, TrisrError
+from trisr.profile.lut import Calibration, LatencyTable, LutEntry, default_lut_path, load_lut
+from trisr.profile.profiler import entry_modules, fit_calibration, profile, sample_genotypes, scorecard
+from trisr.runtime.backends import create_backend
+from trisr.runtime.timing import TimingProtocol, summarize
+from trisr.search.config import Phase, RunConfig
+from trisr.search.engine import SearchRun
+from trisr.space.config import SpaceConfig
+from trisr.space.cost import CostModel
+from trisr.space.tree import Tree
+
+FAST = TimingProtocol(warmup_runs=2, warmup_s=0.0, repeats=2, window_s=0.005, min_runs=3, retries=0)
+SPACE = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
+RES = (16, 16)
+
+
+@pytest.fixture(scope="module")
+def luts():
+    """A tiny space profiled end to end in ONNX Runtime and in OpenVINO."""
+    out = {}
+    for name in ("onnxruntime", "openvino"):
+        backend = create_backend(name, threads=1)
+        out[name] = profile(SPACE, backend, RES, FAST, calibrate=6, validate=4, seed=0), backend
+    return out
+
+
+@pytest.fixture(params=["onnxruntime", "openvino"])
+def measured(request, luts):
+    return luts[request.param]
+
+
+def test_profiling_covers_every_entry_in_the_target_runtime(measured):
+    lut, backend = measured
+    assert set(lut.entries) == set(entry_modules(SPACE))
+    assert all(e.latency_ms > 0 and e.t_x1_ms > 0 and e.n >= 3 for e in lut.entries.values())
+    same_width = [k for k in lut.entries if k.startswith("op:") and k.split(":")[2] == k.split(":")[3]]
+    assert same_width and all(lut.entries[k].t_x3_ms is not None for k in same_width)
+    assert lut.target["backend"] == backend.name and lut.target["version"] == backend.version()
+    assert lut.target["threads"] == 1 and lut.resolution == RES
+    assert lut.calibration is not None and lut.calibration.n == 6
+    card = lut.validation
+    assert card["n"] == 4 and {"rmspe", "within_5pct", "within_10pct", "worst", "networks"} <= set(card)
+    assert all(n["measured_ms"] > 0 and n["predicted_ms"] > 0 for n in card["networks"])
+
+
+def test_lut_round_trip_and_refusals(tmp_path, measured):
+    lut, backend = measured
+    path = lut.save(tmp_path / "lut.json")
+    back = load_lut(path)
+    assert back.to_dict() == lut.to_dict()
+    back.check(SPACE, backend.describe(), RES)
+    with pytest.raises(CostTableError, match="search space"):
+        back.check(SPACE.replace(nf=16), None, RES)
+    with pytest.raises(CostTableError, match="measured at 16x16"):
+        back.check(SPACE, None, (32, 32))
+    other = dict(backend.describe(), version="0.0.1")
+    with pytest.raises(CostTableError, match="version"):
+        back.check(SPACE, other, RES)
+    with pytest.raises(CostTableError, match="device"):
+        back.check(SPACE, dict(backend.describe(), device="jetson"), RES)
+    d = lut.to_dict()
+    d["schema_version"] = 99
+    (tmp_path / "v99.json").write_text(json.dumps(d))
+    with pytest.raises(CostTableError, match="schema version"):
+        load_lut(tmp_path / "v99.json")
+    (tmp_path / "junk.json").write_text("{")
+    with pytest.raises(CostTableError, match="malformed"):
+        load_lut(tmp_path / "junk.json")
+
+
+def test_missing_entry_is_an_error_never_zero(measured):
+    lut, _ = measured
+    g = sample_genotypes(SPACE, 1, 0)[0]
+    key = lut.genotype_keys(g)[-1]
+    broken = LatencyTable.from_dict(lut.to_dict())
+    del broken.entries[key]
+    with pytest.raises(CostTableError, match="no entry"):
+        broken.predict_ms(g)
+    with pytest.raises(CostTableError, match="no entry"):
+        CostModel(broken.to_cost_table(), SPACE, Tree(1, 1, 1))
+
+
+def test_cost_table_expectation_equals_calibrated_prediction(measured):
+    lut, _ = measured
+    model = CostModel(lut.to_cost_table(), SPACE, Tree(SPACE.num_cell_path_search, SPACE.num_up, SPACE.num_stem))
+    for g in sample_genotypes(SPACE, 8, 3):
+        assert model.genotype_cost(g) == pytest.approx(lut.predict_ms(g), rel=1e-9)
+
+
+def synthetic_lut(space, seed=0) -> LatencyTable:
+    rng = np.random.default_rng(seed)
+    entries = {
+        k: LutEntry(latency_ms=float(rng.uniform(0.5, 3.0)), fixed_ms=0.1, t_x1_ms=1.0, t_x3_ms=None, p10_ms=0.9, p90_ms=1.1, n=10, cv=0.01, stable=True)
+        for k in entry_modules(space)
+    }
+    return LatencyTable(space=space, resolution=(32, 32), batch=1, target={"backend": "synthetic"}, protocol={}, entries=entries)
+
+
+def test_calibration_recovers_overhead_and_scale_from_synthetic_data():
+    lut = synthetic_lut(SPACE)
+    gens = sample_genotypes(SPACE, 12, 1)
+    measured = [2.5 + 0.7 * lut.raw_ms(g) for g in gens]
+    cal = fit_calibration(lut, gens, measured)
+    assert cal.model in ("affine", "per_op")
+    lut.calibration = cal
+    for g in sample_genotypes(SPACE, 5, 99):
+        assert lut.predict_ms(g) == pytest.approx(2.5 + 0.7 * lut.raw_ms(g), rel=1e-6)
+
+
+def test_calibration_picks_per_op_scales_when_op_types_differ():
+    space = SpaceConfig(nf=8, num_cell=3, num_up=1, num_cell_path_search=2, ops_per_cell=3, scale=2)
+    lut = synthetic_lut(space, 1)
+    truth = {"skip": 0.5, "conv3x3": 1.0, "residual": 1.5, "dwsblock": 3.0, "fixed": 1.0}
+    gens = sample_genotypes(space, 40, 2)
+    measured = [1.0 + sum(truth[k] * v for k, v in lut.group_sums(g).items()) for g in gens]
+    cal = fit_calibration(lut, gens, measured)
+    assert cal.model == "per_op" and cal.loo_rmspe["per_op"] < cal.loo_rmspe["affine"]
+    for k, v in truth.items():
+        assert cal.scales[k] == pytest.approx(v, rel=1e-6)
+
+
+def test_scorecard_matches_hand_computation():
+    card = scorecard([10.0, 11.0, 8.0, 10.4], [10.0, 10.0, 10.0, 10.0])
+    assert card["within_5pct"] == 0.5 and card["within_10pct"] == 0.75
+    assert card["rmspe"] == pytest.approx(np.sqrt((0 + 0.01 + 0.04 + 0.0016) / 4))
+    assert card["worst"][0]["err_pct"] == pytest.approx(-20.0)
+
+
+def test_timing_summary_drops_slow_windows_and_reports_spread():
+    windows = [np.full(20, 2.0), np.full(20, 2.1), np.full(20, 3.3)]  # one window lost a vCPU
+    t = summarize(windows, max_spread=0.1)
+    assert t.dropped_windows == 1 and t.windows == 3 and t.median_ms == pytest.approx(2.05)
+    assert t.stable and t.n == 40
+
+
+def test_default_lut_name_carries_device_runtime_and_resolution():
+    path = default_lut_path({"device": "cpu", "backend": "openvino", "precision": "fp32", "threads": 2}, SPACE, (256, 256))
+    assert path.parts[0] == "profiles" and path.name.startswith("cpu-openvino-fp32-t2-256x256-")
+
+
+# -- latency-constrained search -------------------------------------------------------------------------
+
+
+def tiny_config(**kw) -> RunConfig:
+    base = dict(
+        preset="test", space=SPACE, lr_patch=12, cost_resolution=RES,
+        warmup=Phase(steps=3, lr=1e-3, batch_size=2), search=Phase(steps=6, lr=1e-3, batch_size=2),
+        finetune=Phase(steps=3, lr=1e-3, batch_size=2), control_every=2, log_every=2, checkpoint_every=3,
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_search_respects_a_latency_budget(tmp_path):
+    lut = synthetic_lut(SPACE)
+    gens = sample_genotypes(SPACE, 10, 0)
+    lut.calibration = fit_calibration(lut, gens, [0.5 + lut.raw_ms(g) for g in gens])
+    lut.resolution = RES
+    model = CostModel(lut.to_cost_table(), SPACE, Tree(1, 1, 1))
+    budget = model.min_cost() + 0.25 * (max(lut.predict_ms(g) for g in gens) - model.min_cost())
+    summary = SearchRun(tiny_config(budget_metric="latency_ms", budget=budget), tmp_path / "run", cost_table=lut.to_cost_table()).run()
+    assert summary["cost"]["metric"] == "latency_ms" and summary["cost"]["derived"] <= budget
+    with pytest.raises(TrisrError, match=r"below the smallest architecture .* ms at 16x16 LR"):
+        SearchRun(tiny_config(budget_metric="latency_ms", budget=0.01), tmp_path / "x", cost_table=lut.to_cost_table())
+    with pytest.raises(TrisrError, match="needs a measured latency table"):
+        SearchRun(tiny_config(budget_metric="latency_ms", budget=5.0), tmp_path / "y")
+
+
+def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
+    lut, backend = luts["onnxruntime"]
+    lut_path = lut.save(tmp_path / "lut.json")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(tiny_config().to_json())
+    model = CostModel(lut.to_cost_table(), SPACE, Tree(1, 1, 1))
+    budget = 2.0 * max(lut.predict_ms(g) for g in sample_genotypes(SPACE, 6, 0))
+    cmd = [sys.executable, "-m", "trisr.cli", "search", "--config", cfg, "--latency-ms", f"{budget:.4f}", "--profile", lut_path,
+           "--out", tmp_path / "run", "--train-device", "cpu", "--json", "--no-fail"]
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lat = json.loads(proc.stdout)["latency"]
+    assert lat["backend"]["backend"] == "onnxruntime" and lat["resolution"] == list(RES)
+    assert lat["measured"]["median_ms"] > 0 and lat["verdict"] in ("PASS", "FAIL")
+    assert lat["predicted_ms"] <= budget
+    tiny = [c if c != f"{budget:.4f}" else f"{0.5 * model.min_cost():.6f}" for c in map(str, cmd)]
+    tiny[tiny.index(str(tmp_path / "run"))] = str(tmp_path / "r3")
+    bad = subprocess.run(tiny, capture_output=True, text=True)
+    assert bad.returncode == 2 and "below the smallest architecture" in bad.stderr and "ms at 16x16 LR" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_cli_profile_show_and_errors(tmp_path, luts):
+    lut, backend = luts["openvino"]
+    path = lut.save(tmp_path / "lut.json")
+    show = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--show", str(path), "--json"], capture_output=True, text=True)
+    assert show.returncode == 0 and json.loads(show.stdout)["entries"].keys() == lut.entries.keys()
+    assert "entries @ 16x16 LR" in show.stderr
+    missing = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--show", str(tmp_path / "nope.json")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+    gpu = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--device", "cuda", "--backend", "tensorrt"], capture_output=True, text=True)
+    assert gpu.returncode == 2 and "TensorRT" in gpu.stderr and "Traceback" not in gpu.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torch_cuda_profile_path():
+    backend = create_backend("torch", "cuda")
+    lut = profile(SPACE, backend, RES, FAST, calibrate=3)
+    assert lut.target["gpu"] and all(e.latency_ms > 0 for e in lut.entries.values())

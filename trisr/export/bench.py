@@ -1,0 +1,284 @@
+"""``trisr bench``: every format of the table (or ``--format``) plus the PyTorch eager baseline, in one
+process: export + verify, load (compile time apart), then latency measured in interleaved repetitions
+(each one ``Runner.time``: warm-up, then time-based repetition) so slow drifts of the machine hit every
+row alike. A format that cannot run here is a row with its reason; one that fails keeps the loop going.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from trisr.errors import TrisrError
+from trisr.export.exporters import ExportOptions
+from trisr.export.formats import BASELINE, Format
+from trisr.export.lut import LutPrediction, lut_prediction
+from trisr.export.pipeline import EXPORT_FAILED, UNAVAILABLE, VERIFIED, VERIFY_FAILED, ExportRequest, export_run
+from trisr.export.shapes import InputSpec
+from trisr.runtime.timing import TimingProtocol
+
+BENCH_SCHEMA_VERSION = 1
+BASELINE_STATUS = "baseline"
+LOAD_FAILED = "load failed"
+
+
+@dataclass
+class BenchRow:
+    format: str
+    precision: str
+    backend: str
+    device: str
+    status: str
+    reason: str | None = None
+    artifact: str | None = None
+    size_mb: float | None = None
+    export_s: float | None = None
+    compile_s: float | None = None  # session creation / compile / engine load: never inside latency
+    psnr_db: float | None = None
+    psnr_loss_db: float | None = None  # against PyTorch fp32, same tiles
+    max_abs: float | None = None
+    psnr_vs_torch_db: float | None = None
+    latency_median_ms: float | None = None  # median of the repetition medians; model only, host buffers
+    latency_p90_ms: float | None = None  # median of the repetition p90s
+    latency_cv: float | None = None  # coefficient of variation of the repetition medians
+    latency_rep_medians_ms: list[float] = field(default_factory=list)
+    latency_dropped_reps: int | None = None
+    runs: int | None = None
+    stable: bool | None = None
+    throughput_img_s: float | None = None  # batch 1: 1000 / latency_median_ms
+    achieved_gflop_s: float | None = None  # 2 * MACs / latency
+    lut_predicted_ms: float | None = None
+    lut_error_pct: float | None = None  # (predicted - measured) / measured
+    runtime: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (EXPORT_FAILED, VERIFY_FAILED, LOAD_FAILED)
+
+
+def _format_device(fmt: Format, device: str) -> str:
+    return device if device in fmt.devices else fmt.devices[0]
+
+
+def _jobs(formats: list[Format], precisions: list[str] | None) -> list[tuple[Format, str | None, str | None]]:
+    """(format, precision, reason-if-unavailable) per row to produce."""
+    jobs = []
+    for fmt in formats:
+        if precisions is None:
+            jobs.append((fmt, fmt.default_precision, None))
+            continue
+        mine = [p for p in precisions if p in fmt.precisions]
+        if not mine:
+            jobs.append((fmt, None, f"{fmt.name} supports {', '.join(fmt.precisions)} only"))
+        jobs += [(fmt, p, None) for p in mine]
+    return jobs
+
+
+def _one_line(exc: BaseException) -> str:
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def bench_protocol(window_s: float, warmup_s: float = 0.2) -> TimingProtocol:
+    """One timed window per ``Runner.time`` call: bench repeats the calls itself, interleaved across rows."""
+    names = {f.name for f in fields(TimingProtocol)}
+    wanted = {"window_s": window_s, "target_s": window_s, "repeats": 1, "warmup_s": min(warmup_s, window_s)}
+    return replace(TimingProtocol(), **{k: v for k, v in wanted.items() if k in names})
+
+
+def _aggregate(row: BenchRow, timings: list, macs: int) -> None:
+    """Median of the repetition medians after dropping repetitions above 1.25x it (a repetition that lost
+    a vCPU, deployment.md §5.2-5.3); p90 = median of the kept repetitions' p90s."""
+    center = statistics.median(t.median_ms for t in timings)
+    kept = [t for t in timings if t.median_ms <= 1.25 * center]
+    medians = [t.median_ms for t in kept]
+    row.latency_rep_medians_ms = [t.median_ms for t in timings]
+    row.latency_dropped_reps = len(timings) - len(kept)
+    row.latency_median_ms = float(statistics.median(medians))
+    row.latency_p90_ms = float(statistics.median(t.p90_ms for t in kept))
+    row.latency_cv = float(np.std(medians) / np.mean(medians)) if len(medians) > 1 else None
+    row.runs = sum(t.n for t in kept)
+    row.stable = all(t.stable for t in kept)
+    row.throughput_img_s = 1000.0 / row.latency_median_ms
+    row.achieved_gflop_s = 2.0 * macs / (row.latency_median_ms * 1e6)
+
+
+def device_descriptor(device: str, threads: int | None) -> dict:
+    from trisr.runtime.backends import cpu_name, gpu_descriptor
+
+    d = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": threads or os.cpu_count(),
+         "machine": platform.machine(), "host": platform.node(), "device": device, "loadavg": os.getloadavg()}
+    gpu = gpu_descriptor()
+    if gpu:
+        d["gpu"] = gpu
+    from trisr.runtime.tensorrt_backend import jetson_descriptor
+
+    jetson = jetson_descriptor()
+    if jetson:
+        d["jetson"] = jetson
+    return d
+
+
+def bench_run(
+    run: Path,
+    formats: list[Format],
+    precisions: list[str] | None = None,
+    spec: InputSpec = InputSpec(),
+    device: str = "cpu",
+    threads: int | None = None,
+    protocol: TimingProtocol | None = None,
+    reps: int = 5,
+    out: Path = Path("export"),
+    lut_path: Path | None = None,
+    options: ExportOptions = ExportOptions(),
+    log=None,
+) -> dict:
+    """Export, verify, load and time ``run`` in every requested format; returns the JSON report."""
+    from trisr.data.datasets import load_pairs
+    from trisr.export.sidecar import tool_versions
+    from trisr.export.verify import TorchReference
+    from trisr.runtime.backends import create_backend
+    from trisr.rundir import load_model
+    from trisr.space.count import count_macs, count_params
+
+    log = log or (lambda msg: None)
+    protocol = protocol or bench_protocol(0.5)
+    if reps < 1:
+        raise TrisrError("--reps must be >= 1")
+    t_start = time.perf_counter()
+    model = load_model(run, "cpu")
+    genotype = model.genotype
+    scale = genotype.space.scale
+    nchw = spec.nchw(spec.shape)
+    macs = count_macs(model, nchw)
+    lut: LutPrediction | None = lut_prediction(genotype, lut_path, spec.shape)  # fail before any work
+    reference = TorchReference(model, load_pairs(None, scale, "val"), scale)
+
+    rows: list[BenchRow] = []
+    runners: list = []  # (row, Runner) to time
+    torch_backend = create_backend(BASELINE, device, threads, "fp32")
+    base = BenchRow(BASELINE, "fp32", BASELINE, device, BASELINE_STATUS, runtime=torch_backend.describe())
+    base.psnr_db = float(np.mean([reference.psnr_db(i, spec.shape) for i in range(len(reference.pairs))]))
+    rows.append(base)
+
+    for fmt, precision, reason in _jobs(formats, precisions):
+        dev = _format_device(fmt, device)
+        row = BenchRow(fmt.name, precision or "-", fmt.backend, dev, UNAVAILABLE, reason)
+        rows.append(row)
+        if reason is not None:
+            continue
+        row.reason = fmt.missing(precision, dev)
+        if row.reason is not None:
+            continue
+        try:
+            result = export_run(
+                ExportRequest(run, fmt, precision, spec, out, options, dev, threads), model, reference, log
+            )
+        except TrisrError as exc:
+            from trisr.runtime.backends import RuntimeUnavailable
+
+            row.status = UNAVAILABLE if isinstance(exc, RuntimeUnavailable) else EXPORT_FAILED
+            row.reason = str(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
+            row.status, row.reason = EXPORT_FAILED, _one_line(exc)
+            log(f"{fmt.name} {precision}: {row.reason}\n{traceback.format_exc(limit=3)}")
+            continue
+        v = result.verification
+        row.status, row.reason = result.status, result.reason
+        row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
+        row.psnr_db, row.psnr_loss_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.psnr_loss_db, v.max_abs, v.psnr_vs_torch_db
+        try:
+            runner = result.model.runner()
+            row.compile_s = runner.compile_s
+            row.runtime = result.model.describe()
+        except Exception as exc:  # noqa: BLE001
+            row.status, row.reason = LOAD_FAILED, _one_line(exc)
+            continue
+        runners.append((row, runner))
+
+    base_runner = torch_backend.load(None, model, nchw)
+    base.compile_s = base_runner.compile_s
+    runners.insert(0, (base, base_runner))
+    timings: dict[int, list] = {id(r): [] for r, _ in runners}
+    for rep in range(reps):
+        log(f"timing repetition {rep + 1}/{reps} ({len(runners)} rows)")
+        for row, runner in runners:
+            timings[id(row)].append(runner.time(protocol))
+    for row, _ in runners:
+        _aggregate(row, timings[id(row)], macs)
+        if lut is not None and lut.applies_to(row.backend, row.precision, threads):
+            row.lut_predicted_ms = lut.predicted_ms
+            row.lut_error_pct = 100.0 * (lut.predicted_ms - row.latency_median_ms) / row.latency_median_ms
+
+    return {
+        "schema_version": BENCH_SCHEMA_VERSION,
+        "kind": "trisr-bench",
+        "run": str(Path(run).resolve()),
+        "genotype_digest": genotype.digest(),
+        "scale": scale,
+        "params": count_params(model),
+        "macs": macs,
+        "input": spec.to_dict(),
+        "device": device_descriptor(device, threads),
+        "protocol": {**protocol.to_dict(), "reps": reps, "interleaved": True},
+        "lut": None if lut is None else lut.to_dict(),
+        "lut_note": None if lut is not None else ("no --lut given" if lut_path is None else "trisr.profile.lut not available"),
+        "psnr_metric": "Y (BT.601 studio), crop = scale, 8-bit output; held-out images in tiles of the input size",
+        "rows": [asdict(r) for r in rows],
+        "versions": tool_versions(),
+        "wall_s": time.perf_counter() - t_start,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def failed_rows(report: dict) -> list[dict]:
+    return [r for r in report["rows"] if r["status"] in (EXPORT_FAILED, VERIFY_FAILED, LOAD_FAILED)]
+
+
+STATUS_LABEL = {VERIFIED: "[green]✅ verified", VERIFY_FAILED: "[yellow]❎ verify failed", EXPORT_FAILED: "[red]❌ export failed",
+                LOAD_FAILED: "[red]❌ load failed", UNAVAILABLE: "[dim]– unavailable", BASELINE_STATUS: "[cyan]● baseline"}
+TABLE_WIDTH = 132
+
+
+def render_table(report: dict):
+    from rich.table import Table
+
+    h, w = InputSpec.from_dict(report["input"]).shape
+    dev = report["device"]
+    where = dev["cpu"] if dev["device"] == "cpu" else dev.get("gpu", {}).get("gpu", dev["device"])
+    t = Table(
+        title=f"trisr bench: {Path(report['run']).name} x{report['scale']} @ {h}x{w} LR, {where}, {dev['threads']} threads",
+        caption=(f"latency: model only, batch 1, host buffers; median of {report['protocol']['reps']} interleaved repetitions "
+                 "(p90: median of their p90s); img/s = 1000 / median; compile time apart; ΔPSNR against PyTorch on the same tiles"),
+    )
+    for col in ("format", "status", "size MB", "PSNR dB", "ΔPSNR dB", "median ms", "p90 ms", "img/s", "compile s",
+                "LUT ms", "LUT err"):
+        t.add_column(col, justify="left" if col in ("format", "status") else "right", no_wrap=True)
+
+    def f(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    for r in report["rows"]:
+        t.add_row(
+            f"{r['format']} {r['precision']}", STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
+            f(r["psnr_db"], ".3f"), f(None if r["psnr_loss_db"] is None else -r["psnr_loss_db"], "+.3f"),
+            f(r["latency_median_ms"], ".2f"), f(r["latency_p90_ms"], ".2f"), f(r["throughput_img_s"], ".1f"),
+            f(r["compile_s"], ".2f"), f(r["lut_predicted_ms"], ".2f"),
+            "-" if r["lut_error_pct"] is None else f"{r['lut_error_pct']:+.1f} %",
+        )
+    return t
+
+
+def reasons(report: dict) -> list[str]:
+    """One line per row that did not produce numbers (or failed verification), with its reason."""
+    return [f"{r['format']} {r['precision']}: {r['status']}: {r['reason']}" for r in report["rows"] if r["reason"]]

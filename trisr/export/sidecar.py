@@ -1,0 +1,126 @@
+"""The sidecar ``<artifact>.json`` next to every exported artifact: where it came from (run, genotype
+digest), what it accepts (input shape or dynamic profile), its precision and options, the versions that
+made it and, for TensorRT, the GPU/TensorRT/JetPack it was built for. Artifact bytes are never touched;
+the sidecar records their SHA-256 so a replaced file is noticed (deployment.md §4.8, §7.8)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+from trisr.errors import TrisrError
+
+SIDECAR_SCHEMA_VERSION = 1
+SIDECAR_KIND = "trisr-artifact"
+#: Fields of a TensorRT engine's build target that must match the live system before deserializing.
+TRT_TARGET_FIELDS = ("gpu", "compute_capability", "tensorrt")
+_VERSION_MODULES = ("onnx", "onnxruntime", "openvino", "nncf", "tensorrt")
+
+
+def sidecar_path(artifact: str | Path) -> Path:
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".json")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_records(files: list[Path]) -> list[dict]:
+    return [{"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files]
+
+
+def tool_versions() -> dict:
+    """trisr, torch, python and every deployment package importable here (None when absent)."""
+    from trisr.rundir import versions
+
+    out = versions()
+    for name in _VERSION_MODULES:
+        if importlib.util.find_spec(name) is None:
+            out[name] = None
+            continue
+        try:
+            mod = importlib.import_module(name)
+            out[name] = mod.get_version() if name == "openvino" else getattr(mod, "__version__", "installed")
+        except Exception:  # noqa: BLE001 - a broken install reads as absent
+            out[name] = None
+    return out
+
+
+def write_sidecar(artifact: Path, data: dict) -> Path:
+    from trisr.search.checkpoint import atomic_write_json
+
+    path = sidecar_path(artifact)
+    atomic_write_json(path, {"schema_version": SIDECAR_SCHEMA_VERSION, "kind": SIDECAR_KIND, **data,
+                             "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    path.chmod(0o644)  # readable like the artifact next to it (the atomic write creates 0600)
+    return path
+
+
+def read_sidecar(artifact: str | Path) -> dict:
+    artifact = Path(artifact)
+    path = sidecar_path(artifact)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrisrError(f"no sidecar {path.name} next to {artifact}; export artifacts with trisr export") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TrisrError(f"sidecar {path} is not valid JSON: {exc}") from None
+    if data.get("kind") != SIDECAR_KIND or data.get("schema_version") != SIDECAR_SCHEMA_VERSION:
+        raise TrisrError(
+            f"sidecar {path} is not a trisr artifact description of schema version {SIDECAR_SCHEMA_VERSION} "
+            f"(kind {data.get('kind')!r}, version {data.get('schema_version')!r})"
+        )
+    return data
+
+
+def check_files(artifact: Path, sidecar: dict) -> None:
+    """Refuse when the artifact files are missing or differ from the ones the sidecar describes."""
+    for rec in sidecar.get("files", []):
+        path = artifact.parent / rec["name"]
+        if not path.is_file():
+            raise TrisrError(f"{path} is missing (listed in the sidecar of {artifact.name})")
+        if path.stat().st_size != rec["bytes"] or sha256_file(path) != rec["sha256"]:
+            raise TrisrError(f"{path.name} differs from the file its sidecar describes (sha256 mismatch); export again")
+
+
+# -- TensorRT target -------------------------------------------------------------------------------------
+
+
+def trt_target() -> dict:
+    """The live system as a TensorRT build target: GPU name, compute capability, TensorRT, CUDA, JetPack/L4T."""
+    from trisr.runtime.backends import gpu_descriptor
+    from trisr.runtime.tensorrt_backend import import_tensorrt, jetson_descriptor
+
+    trt = import_tensorrt()
+    gpu = gpu_descriptor()
+    return {
+        "gpu": gpu.get("gpu"),
+        "compute_capability": gpu.get("compute_capability"),
+        "tensorrt": trt.__version__,
+        "cuda": gpu.get("cuda"),
+        "cudnn": gpu.get("cudnn"),
+        "jetson": jetson_descriptor() or None,
+    }
+
+
+def check_trt_target(recorded: dict, live: dict, artifact: str = "engine") -> None:
+    """Refuse to load an engine built for another GPU, compute capability or TensorRT version: one line
+    naming the field, the expected and the found value, and how to rebuild (deployment.md §4.8)."""
+    for key in TRT_TARGET_FIELDS:
+        expected, found = recorded.get(key), live.get(key)
+        if expected is None:
+            raise TrisrError(f"{artifact}: its sidecar does not record the build {key}; rebuild on target: trisr export RUN --format trt")
+        if str(expected) != str(found):
+            raise TrisrError(
+                f"{artifact} was built for {key} {expected!r} but this system has {found!r}; "
+                "rebuild on target: trisr export RUN --format trt"
+            )

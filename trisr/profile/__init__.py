@@ -1,0 +1,1 @@
+"""Latency lookup tables: profiling in the target runtime, calibration, validation."""

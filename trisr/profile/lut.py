@@ -1,0 +1,216 @@
+"""The latency lookup table (LUT): per-entry latencies measured in the target runtime, plus the
+calibration that turns their sum into whole-network latency, as versioned JSON.
+
+Prediction for a derived network (deployment.md §6.3-6.4)::
+
+    raw       = sum of the in-context entry latencies (head, every op at its widths, up blocks, tail)
+    predicted = overhead_ms + sum_g scale_g * raw_g        (g: groups of entries, see ``GROUPS``)
+
+with one scale for everything ("affine") or one per op type plus one for the fixed blocks ("per_op"),
+whichever predicted held-out calibration networks better. ``to_cost_table`` folds the calibration into
+per-entry costs, so the search's expected latency equals the calibrated prediction at one-hot weights.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trisr.errors import CostTableError, TrisrError
+from trisr.space.config import SpaceConfig
+from trisr.space.cost import CostTable, op_key
+from trisr.space.genotype import Genotype
+
+LUT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class LutEntry:
+    latency_ms: float  # in-context cost: what the search sums
+    fixed_ms: float  # per-inference boundary cost seen when the entry runs alone
+    t_x1_ms: float  # the entry alone
+    t_x3_ms: float | None  # three copies in a row (same-width entries only)
+    p10_ms: float
+    p90_ms: float
+    n: int
+    cv: float
+    stable: bool
+
+
+@dataclass
+class Calibration:
+    model: str  # "affine" or "per_op"
+    overhead_ms: float
+    scales: dict[str, float]  # group -> scale
+    n: int  # networks fitted on
+    loo_rmspe: dict[str, float]  # leave-one-out RMSPE of each candidate model
+    networks: list[dict] = field(default_factory=list)  # genotype path, raw sums, measured ms
+
+
+@dataclass
+class LatencyTable:
+    space: SpaceConfig
+    resolution: tuple[int, int]  # LR input (H, W)
+    batch: int
+    target: dict  # device/runtime descriptor: backend, version, device, threads, precision, cpu/gpu...
+    protocol: dict
+    entries: dict[str, LutEntry]
+    calibration: Calibration | None = None
+    validation: dict | None = None
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    host: str = field(default_factory=platform.node)
+    profiling_s: float = 0.0
+    schema_version: int = LUT_SCHEMA_VERSION
+
+    # -- keys and prediction --------------------------------------------------------------------------
+
+    @property
+    def space_fingerprint(self) -> str:
+        return self.space.fingerprint()
+
+    def entry(self, key: str) -> LutEntry:
+        try:
+            return self.entries[key]
+        except KeyError:
+            raise CostTableError(f"latency table has no entry {key!r} (profile the space again)") from None
+
+    def genotype_keys(self, genotype: Genotype) -> list[str]:
+        keys = ["head", "tail"] + ["up"] * genotype.path.count("U")
+        for c in range(len(genotype.ops)):
+            ch = genotype.cell_channels(c)
+            keys += [op_key(name, ch[i], ch[i + 1]) for i, name in enumerate(genotype.cell_op_names(c))]
+        return keys
+
+    def group_sums(self, genotype: Genotype) -> dict[str, float]:
+        """Raw entry latency per group: one group per op type, "fixed" for head, tail and up blocks."""
+        sums = {g: 0.0 for g in groups(self.space)}
+        for key in self.genotype_keys(genotype):
+            sums[group_of(key)] += self.entry(key).latency_ms
+        return sums
+
+    def raw_ms(self, genotype: Genotype) -> float:
+        return sum(self.group_sums(genotype).values())
+
+    def predict_ms(self, genotype: Genotype) -> float:
+        if self.calibration is None:
+            raise TrisrError("the latency table is not calibrated (run trisr profile with --calibrate N > 0)")
+        sums = self.group_sums(genotype)
+        cal = self.calibration
+        return cal.overhead_ms + sum(cal.scales[g] * s for g, s in sums.items())
+
+    def to_cost_table(self) -> CostTable:
+        """Per-entry calibrated costs in ms: expected cost at one-hot weights == ``predict_ms``."""
+        if self.calibration is None:
+            raise TrisrError("the latency table is not calibrated (run trisr profile with --calibrate N > 0)")
+        cal = self.calibration
+        entries = {k: cal.scales[group_of(k)] * e.latency_ms for k, e in self.entries.items()}
+        entries["head"] += cal.overhead_ms  # the constant rides on the head, present in every network
+        return CostTable(
+            metric="latency_ms",
+            space_fingerprint=self.space_fingerprint,
+            resolution=self.resolution,
+            entries=entries,
+            descriptor={"kind": "measured", **self.target},
+        )
+
+    # -- compatibility ------------------------------------------------------------------------------------
+
+    def check(self, space: SpaceConfig, target: dict | None = None, resolution: tuple[int, int] | None = None) -> None:
+        """Refuse a table measured for another search space, resolution, device or runtime version."""
+        if self.space_fingerprint != space.fingerprint():
+            raise CostTableError(
+                f"latency table covers search space {self.space_fingerprint}, not this one ({space.fingerprint()}); "
+                "profile this space (trisr profile --preset ...)"
+            )
+        if resolution is not None and tuple(resolution) != tuple(self.resolution):
+            raise CostTableError(
+                f"latency table was measured at {self.resolution[0]}x{self.resolution[1]} LR, not {resolution[0]}x{resolution[1]}"
+            )
+        if target is None:
+            return
+        for key in ("backend", "device", "precision", "threads", "version", "cpu", "gpu", "compute_capability"):
+            mine, theirs = self.target.get(key), target.get(key)
+            if mine is not None and theirs is not None and str(mine) != str(theirs):
+                raise CostTableError(
+                    f"latency table was measured with {key} {mine!r}, this target has {theirs!r}; "
+                    "profile again or pass --allow-mismatch"
+                )
+
+    # -- serialisation ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        d = {
+            "schema_version": self.schema_version,
+            "space": self.space.to_dict(),
+            "space_fingerprint": self.space_fingerprint,
+            "resolution": list(self.resolution),
+            "batch": self.batch,
+            "target": self.target,
+            "protocol": self.protocol,
+            "created": self.created,
+            "host": self.host,
+            "profiling_s": self.profiling_s,
+            "calibration": None if self.calibration is None else asdict(self.calibration),
+            "validation": self.validation,
+            "entries": {k: asdict(e) for k, e in self.entries.items()},
+        }
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LatencyTable":
+        if d.get("schema_version") != LUT_SCHEMA_VERSION:
+            raise CostTableError(f"latency table schema version {d.get('schema_version')} is not supported (expected {LUT_SCHEMA_VERSION})")
+        space = SpaceConfig.from_dict(d["space"])
+        if d.get("space_fingerprint") not in (None, space.fingerprint()):
+            raise CostTableError("latency table is inconsistent: its space fingerprint does not match its space")
+        cal = d.get("calibration")
+        return cls(
+            space=space,
+            resolution=tuple(d["resolution"]),
+            batch=int(d["batch"]),
+            target=dict(d["target"]),
+            protocol=dict(d["protocol"]),
+            entries={k: LutEntry(**v) for k, v in d["entries"].items()},
+            calibration=None if cal is None else Calibration(**cal),
+            validation=d.get("validation"),
+            created=d.get("created", ""),
+            host=d.get("host", ""),
+            profiling_s=float(d.get("profiling_s", 0.0)),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        from trisr.search.checkpoint import atomic_write_json
+
+        path = Path(path)
+        atomic_write_json(path, self.to_dict())
+        return path
+
+
+def load_lut(path: str | Path) -> LatencyTable:
+    path = Path(path)
+    try:
+        return LatencyTable.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CostTableError(f"latency table not found: {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CostTableError(f"latency table {path} is malformed: {exc}") from None
+
+
+def groups(space: SpaceConfig) -> list[str]:
+    return list(space.ops) + ["fixed"]
+
+
+def group_of(key: str) -> str:
+    return key.split(":")[1] if key.startswith("op:") else "fixed"
+
+
+def default_lut_path(target: dict, space: SpaceConfig, resolution: tuple[int, int], root: Path = Path("profiles")) -> Path:
+    """profiles/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json"""
+    name = (
+        f"{target['device']}-{target['backend']}-{target['precision']}-t{target['threads']}"
+        f"-{resolution[0]}x{resolution[1]}-{space.fingerprint()}.json"
+    )
+    return root / name

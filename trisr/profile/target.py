@@ -1,0 +1,85 @@
+"""Resolve a deployment target (device + backend) and its latency table; measure derived networks there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from trisr.errors import TrisrError
+from trisr.profile.lut import LatencyTable, default_lut_path, load_lut
+from trisr.profile.profiler import measure_network, profile
+from trisr.progress import Reporter
+from trisr.runtime.backends import DEFAULT_BACKEND, Backend, create_backend
+from trisr.runtime.timing import TimingProtocol
+from trisr.space.config import SpaceConfig
+from trisr.space.derived import DerivedNet
+
+DEVICES = ("cpu", "cuda", "jetson")
+
+
+def make_backend(device: str, backend: str | None, threads: int | None = None, precision: str | None = None) -> Backend:
+    if device not in DEVICES:
+        raise TrisrError(f"unknown target device {device!r}; use one of {', '.join(DEVICES)}")
+    name = backend or DEFAULT_BACKEND[device]
+    if device == "cuda" and name == "tensorrt":
+        # TensorRT is the shipping runtime on NVIDIA GPUs; fall back to torch CUDA where it is absent.
+        import importlib.util
+
+        if importlib.util.find_spec("tensorrt") is None and backend is None:
+            name = "torch"
+    return create_backend(name, "cuda" if device == "jetson" and name == "torch" else device, threads or (os.cpu_count() or 1), precision)
+
+
+def backend_from_target(target: dict) -> Backend:
+    return create_backend(target["backend"], target["device"], target.get("threads"), target.get("precision"))
+
+
+def resolve_latency_table(
+    space: SpaceConfig,
+    resolution: tuple[int, int],
+    profile_path: Path | None,
+    device: str,
+    backend_name: str | None,
+    threads: int | None,
+    allow_mismatch: bool,
+    reporter: Reporter,
+    calibrate: int = 20,
+) -> tuple[LatencyTable, Backend]:
+    """The LUT for this space on this target: the given file, the cached one under profiles/, or a fresh
+    profile (shown with progress, then cached)."""
+    if profile_path is not None:
+        lut = load_lut(profile_path)
+        backend = backend_from_target(lut.target) if backend_name is None else make_backend(device, backend_name, threads)
+        lut.check(space, None if allow_mismatch else backend.describe(), resolution)
+        return lut, backend
+    backend = make_backend(device, backend_name, threads)
+    path = default_lut_path(backend.describe(), space, resolution)
+    if path.exists():
+        lut = load_lut(path)
+        lut.check(space, None if allow_mismatch else backend.describe(), resolution)
+        reporter.message(f"using latency table {path}")
+        return lut, backend
+    reporter.message(f"no latency table for this target yet: profiling {backend.name} on {device} @ {resolution[0]}x{resolution[1]} LR")
+    lut = profile(space, backend, resolution, TimingProtocol(), calibrate=calibrate, reporter=reporter)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lut.save(path)
+    reporter.message(f"latency table written to {path}")
+    return lut, backend
+
+
+def latency_report(model: DerivedNet, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
+    """Predicted vs measured latency of a derived network in the target runtime, against the budget."""
+    timing = measure_network(backend, model.genotype, lut.resolution, TimingProtocol(repeats=5), model=model)
+    predicted = lut.predict_ms(model.genotype)
+    verdict = None if budget_ms is None else ("PASS" if timing.median_ms <= budget_ms else "FAIL")
+    return {
+        "latency": {
+            "resolution": list(lut.resolution),
+            "backend": backend.describe(),
+            "predicted_ms": predicted,
+            "measured": timing.to_dict(),
+            "error_pct": 100 * (predicted - timing.median_ms) / timing.median_ms,
+            "budget_ms": budget_ms,
+            "verdict": verdict,
+        }
+    }

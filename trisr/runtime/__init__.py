@@ -1,0 +1,1 @@
+"""Deployment runtimes: ONNX export, backends (ONNX Runtime, OpenVINO, torch, TensorRT), timing protocol."""

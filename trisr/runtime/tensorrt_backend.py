@@ -1,0 +1,182 @@
+"""TensorRT backend (CUDA GPUs and Jetson), written against the documented TensorRT Python API
+(deployment.md §4). TensorRT cannot be installed on the project's CI or development machines, so this
+path is exercised only where it exists; everything else in trisr works without it.
+
+* build: ``Builder`` -> ``create_network(0)`` (explicit batch is the only mode in 10.x) -> ``OnnxParser``
+  -> builder config (workspace pool, FP16 flag on 10.x, persistent timing cache, optimization profile for
+  dynamic inputs) -> ``build_serialized_network``;
+* run: ``Runtime.deserialize_cuda_engine`` -> execution context -> ``set_tensor_address`` with torch CUDA
+  buffers -> ``execute_async_v3`` on a torch stream, timed with CUDA events via stream synchronisation.
+
+TensorRT 11 removed the weak-typing precision flags; there FP16 needs an ONNX converted by NVIDIA
+ModelOpt before the build, which trisr does not do yet: asking for FP16/INT8 on 11.x is refused with a
+clear message instead of silently building FP32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trisr.errors import TrisrError
+from trisr.runtime.backends import BACKENDS, Backend, RuntimeUnavailable, Runner, gpu_descriptor
+
+INSTALL_HINT = (
+    "TensorRT is missing: on Jetson use JetPack's python3-libnvinfer (venv with --system-site-packages); "
+    "on a workstation install NVIDIA's wheels (pip install 'trisr[tensorrt]' with NVIDIA's package index)"
+)
+
+
+def import_tensorrt():
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is None:
+        raise RuntimeUnavailable(INSTALL_HINT)
+    import tensorrt as trt
+
+    return trt
+
+
+def trt_major(trt) -> int:
+    return int(trt.__version__.split(".")[0])
+
+
+def jetson_descriptor() -> dict:
+    """Module model, L4T release and power mode when running on a Jetson (deployment.md §4.9)."""
+    import shutil
+    import subprocess
+
+    model_file = Path("/proc/device-tree/model")
+    if not model_file.exists():
+        return {}
+    d: dict = {"model": model_file.read_bytes().rstrip(b"\0").decode(errors="replace")}
+    release = Path("/etc/nv_tegra_release")
+    if release.exists():
+        d["l4t"] = release.read_text().splitlines()[0].strip("# ")
+    if shutil.which("nvpmodel"):
+        out = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10).stdout
+        d["power_mode"] = " ".join(out.split())
+    if shutil.which("jetson_clocks"):
+        res = subprocess.run(["jetson_clocks", "--show"], capture_output=True, text=True, timeout=10)
+        d["clocks"] = "unknown (needs sudo)" if res.returncode else ("pinned" if "MinFreq" not in res.stdout else res.stdout[:200])
+    return d
+
+
+def timing_cache_path(cache_dir: Path, descriptor: dict, precision: str) -> Path:
+    key = "|".join(str(descriptor.get(k)) for k in ("gpu", "compute_capability", "tensorrt", "cuda")) + "|" + precision
+    return cache_dir / f"trt-timing-{hashlib.sha256(key.encode()).hexdigest()[:16]}.cache"
+
+
+def build_engine(
+    onnx_path: Path,
+    input_shape: tuple[int, ...],
+    precision: str = "fp16",
+    workspace_gb: float = 2.0,
+    cache_dir: Path | None = None,
+    dynamic: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None,
+) -> bytes:
+    """Serialized engine bytes for ``onnx_path`` (kept byte-clean; metadata goes into a sidecar)."""
+    trt = import_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise TrisrError(f"TensorRT cannot parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    if precision in ("fp16", "int8"):
+        if trt_major(trt) >= 11:
+            raise TrisrError(
+                f"TensorRT {trt.__version__} has no FP16/INT8 builder flags; build FP32 (--precision fp32) "
+                "or use TensorRT 10.x (ModelOpt conversion is not supported yet)"
+            )
+        config.set_flag(trt.BuilderFlag.FP16)
+        if precision == "int8":
+            raise TrisrError("INT8 TensorRT engines need a calibration cache; not supported in profiling")
+    if dynamic is not None:
+        profile = builder.create_optimization_profile()
+        profile.set_shape(network.get_input(0).name, *dynamic)
+        config.add_optimization_profile(profile)
+    cache_file = None
+    if cache_dir is not None:
+        desc = {**gpu_descriptor(), "tensorrt": trt.__version__}
+        cache_file = timing_cache_path(cache_dir, desc, precision)
+        blob = cache_file.read_bytes() if cache_file.exists() else b""
+        config.set_timing_cache(config.create_timing_cache(blob), False)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise TrisrError(f"TensorRT failed to build an engine from {onnx_path}")
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_bytes(bytes(config.get_timing_cache().serialize()))
+    return bytes(plan)
+
+
+def engine_runner(plan: bytes, input_shape: tuple[int, ...], compile_s: float = 0.0) -> Runner:
+    trt = import_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    if engine is None:
+        raise TrisrError("TensorRT could not deserialize the engine (built for another GPU or TensorRT version?)")
+    ctx = engine.create_execution_context()
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+    ctx.set_input_shape(inputs[0], tuple(input_shape))
+    dtype = {trt.float32: torch.float32, trt.float16: torch.float16}
+    x_dev = torch.empty(tuple(input_shape), device="cuda", dtype=dtype[engine.get_tensor_dtype(inputs[0])])
+    out_shape = tuple(ctx.get_tensor_shape(outputs[0]))
+    y_dev = torch.empty(out_shape, device="cuda", dtype=dtype[engine.get_tensor_dtype(outputs[0])])
+    ctx.set_tensor_address(inputs[0], x_dev.data_ptr())
+    ctx.set_tensor_address(outputs[0], y_dev.data_ptr())
+    stream = torch.cuda.Stream()
+
+    def bound() -> None:
+        ctx.execute_async_v3(stream.cuda_stream)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        x_dev.copy_(torch.from_numpy(x))
+        torch.cuda.synchronize()
+        bound()
+        stream.synchronize()
+        return y_dev.float().cpu().numpy()
+
+    return Runner(tuple(input_shape), run, compile_s, _sync=stream.synchronize, _bound=bound)
+
+
+@BACKENDS.register("tensorrt")
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+    devices = ("cuda", "jetson")
+    precisions = ("fp16", "fp32", "int8")
+    install_hint = INSTALL_HINT
+
+    def __init__(self, device="cuda", threads=None, precision="fp16", cache_dir: Path | None = None) -> None:
+        super().__init__(device, threads, precision)
+        self.cache_dir = cache_dir or Path("profiles") / ".trt-cache"
+
+    def test_connection(self) -> None:
+        import_tensorrt()
+        if not torch.cuda.is_available():
+            raise RuntimeUnavailable("TensorRT needs a CUDA GPU, and torch sees none")
+
+    def version(self) -> str:
+        return import_tensorrt().__version__
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(gpu_descriptor())
+        if self.device == "jetson":
+            d["jetson"] = jetson_descriptor()
+        return d
+
+    def load(self, onnx_path, module, input_shape) -> Runner:
+        t0 = time.perf_counter()
+        plan = build_engine(onnx_path, tuple(input_shape), self.precision, cache_dir=self.cache_dir)
+        return engine_runner(plan, tuple(input_shape), time.perf_counter() - t0)

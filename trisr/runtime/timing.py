@@ -1,0 +1,107 @@
+"""Latency measurement protocol shared by profiling and benchmarking (deployment.md §5).
+
+1. Warm-up: at least ``warmup_runs`` runs and ``warmup_s`` seconds (allocators, kernel selection, caches).
+2. ``repeats`` timed windows; each runs until ``window_s`` of samples and at least ``min_runs`` are
+   collected (time-based, so fast entries get many samples and slow ones still finish).
+3. Outliers inside a window (interrupts, page faults) are clipped with Tukey's far fence (> Q3 + 3 IQR);
+   whole windows above 1.25x the median of window medians are dropped (on small VMs a window can lose
+   a vCPU entirely, deployment.md §5.3).
+4. The point estimate is the median of the window medians; p10/p90 come from the pooled kept samples.
+   If the window medians spread more than ``max_spread`` (coefficient of variation), everything is
+   measured again, up to ``retries`` times, and the steadiest attempt is kept (``stable=False`` if none
+   met the bound).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    warmup_runs: int = 5
+    warmup_s: float = 0.1
+    repeats: int = 3
+    window_s: float = 0.2
+    min_runs: int = 5
+    max_runs: int = 2000
+    max_spread: float = 0.1
+    retries: int = 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Timing:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    n: int
+    windows: int
+    dropped_windows: int
+    cv: float  # coefficient of variation of the kept window medians
+    stable: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _window(run: Callable[[], None], sync: Callable[[], None], p: TimingProtocol) -> np.ndarray:
+    samples: list[float] = []
+    total = 0.0
+    while len(samples) < p.max_runs and (len(samples) < p.min_runs or total < p.window_s):
+        t0 = time.perf_counter()
+        run()
+        sync()
+        dt = time.perf_counter() - t0
+        samples.append(dt * 1e3)
+        total += dt
+    a = np.asarray(samples)
+    q1, q3 = np.percentile(a, [25, 75])
+    return a[a <= q3 + 3.0 * (q3 - q1)]
+
+
+def summarize(windows: list[np.ndarray], max_spread: float) -> Timing:
+    medians = np.array([np.median(w) for w in windows])
+    center = np.median(medians)
+    keep = medians <= 1.25 * center
+    kept = [w for w, k in zip(windows, keep) if k]
+    pooled = np.concatenate(kept)
+    kept_medians = medians[keep]
+    cv = float(np.std(kept_medians) / np.mean(kept_medians)) if kept_medians.size > 1 else 0.0
+    p10, p90 = np.percentile(pooled, [10, 90])
+    return Timing(
+        median_ms=float(np.median(kept_medians)),
+        p10_ms=float(p10),
+        p90_ms=float(p90),
+        n=int(pooled.size),
+        windows=int(medians.size),
+        dropped_windows=int((~keep).sum()),
+        cv=cv,
+        stable=cv <= max_spread,
+    )
+
+
+def measure(run: Callable[[], None], protocol: TimingProtocol = TimingProtocol(), sync: Callable[[], None] | None = None) -> Timing:
+    """Time ``run()`` (one inference); ``sync`` waits for asynchronous devices (CUDA) after each run."""
+    sync = sync or (lambda: None)
+    start = time.perf_counter()
+    i = 0
+    while i < protocol.warmup_runs or time.perf_counter() - start < protocol.warmup_s:
+        run()
+        sync()
+        i += 1
+    best: Timing | None = None
+    for _ in range(1 + protocol.retries):
+        t = summarize([_window(run, sync, protocol) for _ in range(protocol.repeats)], protocol.max_spread)
+        if best is None or t.cv < best.cv:
+            best = t
+        if t.stable:
+            break
+    assert best is not None
+    return best
