@@ -215,3 +215,11 @@ def test_torch_cuda_profile_path():
     backend = create_backend("torch", "cuda")
     lut = profile(SPACE, backend, RES, FAST, calibrate=3)
     assert lut.target["gpu"] and all(e.latency_ms > 0 for e in lut.entries.values())
+
+
+def test_jetson_clock_state_parsing():
+    from trisr.runtime.tensorrt_backend import clocks_state
+
+    pinned = "cpu0: Online=1 Governor=schedutil MinFreq=1984000 MaxFreq=1984000 CurrentFreq=1984000\nGPU MinFreq=918000000 MaxFreq=918000000"
+    floating = "cpu0: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=1984000 CurrentFreq=729600"
+    assert clocks_state(pinned) == "pinned" and clocks_state(floating) == "floating" and clocks_state("") == "unknown"

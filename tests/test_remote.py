@@ -8,6 +8,7 @@ different key is refused.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -254,3 +255,27 @@ def test_unreachable_host(loopback, tmp_path):
     assert len(lines) == 1 and f"ssh to {ALIAS} failed" in lines[0], res.stderr
     assert not out.exists()
     assert time.monotonic() - t0 < 30
+
+
+def test_bench_over_ssh_round_trip(loopback, tmp_path):
+    """`trisr bench --host`: the run is copied over the same transport, benchmarked there, the report comes back."""
+    from trisr.rundir import save_model
+    from trisr.space.config import SpaceConfig
+    from trisr.space.derived import DerivedNet
+    from trisr.space.genotype import Genotype
+
+    space = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
+    run = tmp_path / "tiny-run"
+    save_model(run, DerivedNet(Genotype(space, "CU", [[1, 0]], [[0]], node_index=1)))
+    cfg = loopback.client_config("bench", f"[127.0.0.1]:{loopback.port} {loopback.host_pub}\n")
+    before = set(Path("/tmp").glob("trisr-bench-*"))
+    res = trisr("bench", str(run), "--host", ALIAS, "--ssh-config", str(cfg), "--remote-trisr", REMOTE_TRISR,
+                "--format", "onnx", "--shape", "16x16", "--reps", "1", "--time-s", "0.01", "--threads", "1", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(res.stdout)
+    assert report["host"] == ALIAS
+    rows = {r["format"]: r for r in report["rows"]}
+    from trisr.export.formats import BASELINE
+
+    assert rows["onnx"]["latency_median_ms"] > 0 and rows[BASELINE]["latency_median_ms"] > 0
+    assert set(Path("/tmp").glob("trisr-bench-*")) == before  # the remote copy was removed

@@ -160,15 +160,7 @@ def search(
     from trisr.search.engine import SearchRun
     from trisr.space.supernet import RelaxConfig
 
-    if config is not None:
-        try:
-            cfg = RunConfig.from_dict(json.loads(config.read_text()))
-        except FileNotFoundError:
-            raise TrisrError(f"config file not found: {config}") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise TrisrError(f"config file {config} is not a valid run configuration: {exc}") from None
-    else:
-        cfg = load_preset(preset)
+    cfg = RunConfig.load(config) if config is not None else load_preset(preset)
     if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
         raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
     changes: dict = {}
@@ -202,7 +194,7 @@ def search(
     reporter = RichReporter(err_console)
     cost_table, extra = None, None
     if resume and (out / "config.json").exists():
-        cfg = RunConfig.from_dict(json.loads((out / "config.json").read_text()))  # the run's own settings
+        cfg = RunConfig.load(out / "config.json")  # the run's own settings
     if cfg.budget_metric == "latency_ms":
         from trisr.profile.lut import load_lut
         from trisr.profile.target import latency_report, resolve_latency_table

@@ -122,6 +122,9 @@ def bench_cmd(
     out: Path = typer.Option(Path("export"), "--out", help="Where the benchmarked artifacts are written."),
     lut: Optional[Path] = typer.Option(None, "--lut", help="Latency table (trisr profile) for the predicted-latency column."),
     calib_samples: int = typer.Option(300, "--calib-samples", help="INT8 calibration patches."),
+    host: Optional[str] = typer.Option(None, "--host", help="Benchmark on user@address over SSH (trisr installed there)."),
+    ssh_config: Optional[Path] = typer.Option(None, "--ssh-config", help="ssh -F FILE for --host."),
+    remote_trisr: str = typer.Option("trisr", "--remote-trisr", help="Shell command that runs trisr on the remote host."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Benchmark a run in every available format beside PyTorch eager: status, size, PSNR, latency, LUT error."""
@@ -137,10 +140,22 @@ def bench_cmd(
     if time_s <= 0:
         raise TrisrError("--time-s must be > 0")
     protocol = bench_protocol(time_s)
-    report = bench_run(
-        run, fmts, precisions, spec, _device_arg(device), threads, protocol, reps, out, lut,
-        ExportOptions(calib_samples=calib_samples), log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
-    )
+    if host is not None:
+        from trisr.profile.remote import bench_remote
+
+        if lut is not None:
+            raise TrisrError("--lut is a local file; with --host, compare against the remote table afterwards")
+        remote_args = ["--shape", shape, "--device", device, "--reps", str(reps), "--time-s", str(time_s), "--calib-samples", str(calib_samples)]
+        for flag, value in (("--format", formats), ("--precision", precision), ("--threads", threads)):
+            if value is not None:
+                remote_args += [flag, str(value)]
+        report = bench_remote(host, run, remote_args, remote_trisr, ssh_config)
+        report["host"] = host
+    else:
+        report = bench_run(
+            run, fmts, precisions, spec, _device_arg(device), threads, protocol, reps, out, lut,
+            ExportOptions(calib_samples=calib_samples), log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+        )
     # Its own console: rich squeezes tables to 80 columns when stderr is not a terminal.
     Console(stderr=True, width=max(err_console.width, TABLE_WIDTH)).print(render_table(report))
     for line in reasons(report):

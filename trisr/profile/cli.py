@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -16,15 +15,7 @@ def _space_from(preset: str, config: Optional[Path], scale: Optional[int]):
     from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
 
-    if config is not None:
-        try:
-            cfg = RunConfig.from_dict(json.loads(config.read_text()))
-        except FileNotFoundError:
-            raise TrisrError(f"config file not found: {config}") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise TrisrError(f"config file {config} is not a valid run configuration: {exc}") from None
-    else:
-        cfg = load_preset(preset)
+    cfg = RunConfig.load(config) if config is not None else load_preset(preset)
     return cfg.space.replace(scale=scale) if scale else cfg.space
 
 
@@ -120,6 +111,13 @@ def register(app: typer.Typer) -> None:
         protocol = TimingProtocol(repeats=repeats, window_s=window_s)
         reporter = RichReporter(err_console)
         target = make_backend(device, backend, threads, precision)
+        jetson = target.describe().get("jetson")
+        if jetson is not None and jetson.get("clocks") != "pinned":
+            # Warn, not fail: profiling at the deployment's own clock setting can be intended.
+            err_console.print(
+                f"[yellow]warning:[/] Jetson clocks are not pinned ({jetson.get('clocks', 'unknown')}); latencies will vary. "
+                "Run `sudo jetson_clocks` for stable tables. Power mode: " + str(jetson.get("power_mode", "unknown"))
+            )
         resolution = _resolution(input_hw)
         if lut_file is not None:
             if not validate:

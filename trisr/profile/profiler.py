@@ -54,8 +54,10 @@ def entry_modules(space: SpaceConfig) -> dict[str, tuple[nn.Module, int, nn.Modu
     return out
 
 
-def time_module(backend: Backend, module: nn.Module, input_shape: tuple[int, ...], protocol: TimingProtocol, workdir: Path) -> Timing:
-    runner = load_runner(backend, module.eval(), input_shape, workdir)
+def time_module(
+    backend: Backend, module: nn.Module, input_shape: tuple[int, ...], protocol: TimingProtocol, workdir: Path, entry: bool = False
+) -> Timing:
+    runner = load_runner(backend, module.eval(), input_shape, workdir, entry_io=entry)
     return runner.time(protocol)
 
 
@@ -76,7 +78,7 @@ def profile_entries(
     t3: dict[str, Timing] = {}
     with tempfile.TemporaryDirectory(prefix="trisr-profile-") as tmp:
         for i, (key, module, ci, is_chain) in enumerate(jobs):
-            timing = time_module(backend, module, (1, ci, h, w), protocol, Path(tmp) / f"{i}")
+            timing = time_module(backend, module, (1, ci, h, w), protocol, Path(tmp) / f"{i}", entry=True)
             (t3 if is_chain else t1)[key] = timing
             reporter.step(i + 1, {"entry": key + (" x3" if is_chain else ""), "ms": timing.median_ms})
     reporter.end_phase()

@@ -1,4 +1,4 @@
-"""Profiling on another machine over SSH (the workstation -> Jetson workflow).
+"""Profiling and benchmarking on another machine over SSH (the workstation -> Jetson workflow).
 
 trisr must be installed on the remote host. The remote ``trisr profile`` writes its table to a temporary
 file; it is streamed back over the same SSH transport and removed. SSH runs non-interactively with key
@@ -28,11 +28,56 @@ def ssh_command(host: str, remote_cmd: str, ssh_config: Path | None = None) -> l
     return cmd + [host, remote_cmd]
 
 
-def run_ssh(host: str, remote_cmd: str, capture: bool, ssh_config: Path | None = None) -> subprocess.CompletedProcess:
+def run_ssh(
+    host: str, remote_cmd: str, capture: bool, ssh_config: Path | None = None, stdin_bytes: bytes | None = None
+) -> subprocess.CompletedProcess:
+    """Run one remote command. stdin is never inherited (ssh would swallow the caller's input); bytes to
+    send go in ``stdin_bytes``."""
     try:
+        if stdin_bytes is not None:
+            res = subprocess.run(ssh_command(host, remote_cmd, ssh_config), input=stdin_bytes, capture_output=True)
+            return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace"))
         return subprocess.run(ssh_command(host, remote_cmd, ssh_config), capture_output=capture, text=True, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise TrisrError("ssh is not installed (needed for --host)") from None
+
+
+def _check(res: subprocess.CompletedProcess, host: str, what: str) -> None:
+    if res.returncode == 255:
+        raise TrisrError(f"ssh to {host} failed (exit 255: unreachable, key refused or unknown host key; see ssh's message above)")
+    if res.returncode != 0:
+        raise TrisrError(f"{what} on {host} failed with exit status {res.returncode}")
+
+
+RUN_FILES = ("genotype.json", "model.safetensors", "summary.json", "config.json")
+
+
+def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> dict:
+    """Copy a run's network to the remote host, run ``trisr bench`` there, and return its JSON report."""
+    import io
+    import tarfile
+
+    if not (run / "genotype.json").exists() or not (run / "model.safetensors").exists():
+        raise TrisrError(f"{run} is not a finished run folder (genotype.json and model.safetensors are needed)")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in RUN_FILES:
+            if (run / name).exists():
+                tar.add(run / name, arcname=f"{run.name}/{name}")
+    remote_dir = f"/tmp/trisr-bench-{uuid.uuid4().hex}"
+    q = shlex.quote(remote_dir)
+    _check(run_ssh(host, f"mkdir -p {q} && tar -xz -C {q}", True, ssh_config, buf.getvalue()), host, "copying the run")
+    try:
+        cmd = f"{remote_trisr} {shlex.join(['bench', f'{remote_dir}/{run.name}', '--out', f'{remote_dir}/export', '--json', *args])}"
+        res = run_ssh(host, cmd, capture=True, ssh_config=ssh_config)
+        if res.returncode not in (0, 1):  # 1: some format failed verification; the report says which
+            _check(res, host, "remote trisr bench")
+        try:
+            return json.loads(res.stdout)
+        except json.JSONDecodeError:
+            raise TrisrError(f"remote trisr bench on {host} printed no JSON report: {res.stderr.strip()[-300:]}") from None
+    finally:
+        run_ssh(host, f"rm -rf {q}", capture=True, ssh_config=ssh_config)
 
 
 def profile_remote(host: str, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> LatencyTable:
@@ -41,10 +86,7 @@ def profile_remote(host: str, args: list[str], remote_trisr: str = "trisr", ssh_
     # "source env/bin/activate && trisr" must expand there; our own arguments are quoted.
     cmd = f"{remote_trisr} {shlex.join(['profile', *args, '--out', remote_file])}"
     res = run_ssh(host, cmd, capture=False, ssh_config=ssh_config)  # remote progress streams to our stderr
-    if res.returncode == 255:
-        raise TrisrError(f"ssh to {host} failed (exit 255: unreachable, key refused or unknown host key; see ssh's message above)")
-    if res.returncode != 0:
-        raise TrisrError(f"remote trisr profile on {host} failed with exit status {res.returncode}")
+    _check(res, host, "remote trisr profile")
     fetched = run_ssh(host, f"cat {shlex.quote(remote_file)} && rm -f {shlex.quote(remote_file)}", capture=True, ssh_config=ssh_config)
     if fetched.returncode != 0:
         raise TrisrError(f"could not fetch the latency table from {host}: {fetched.stderr.strip()}")

@@ -102,7 +102,11 @@ class Backend:
         }
         return d
 
-    def load(self, onnx_path: Path | None, module: torch.nn.Module | None, input_shape: tuple[int, ...]) -> Runner:
+    def load(
+        self, onnx_path: Path | None, module: torch.nn.Module | None, input_shape: tuple[int, ...], entry_io: bool = False
+    ) -> Runner:
+        """Compile for ``input_shape``. ``entry_io``: the model is a standalone profiling entry; a backend may
+        declare boundary layouts that avoid the layout conversions a whole network pays only once."""
         raise NotImplementedError
 
     @property
@@ -133,7 +137,7 @@ class OnnxRuntimeBackend(Backend):
 
         return ort.__version__
 
-    def load(self, onnx_path, module, input_shape) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -170,7 +174,7 @@ class OpenVINOBackend(Backend):
 
         return ov.get_version()
 
-    def load(self, onnx_path, module, input_shape) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
         import openvino as ov
 
         core = ov.Core()
@@ -178,6 +182,19 @@ class OpenVINOBackend(Backend):
         model = core.read_model(str(onnx_path))
         if model.inputs[0].get_partial_shape().is_dynamic:
             model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
+        if entry_io:
+            # A lone layer with NCHW tensors pays an input and an output reorder (several ms at 32x256x256)
+            # that a network pays once; NHWC boundary tensors remove them (deployment.md §2.5, measured:
+            # fixed cost 7.5 -> 0.1 ms for conv3x3 32->32 at 256x256).
+            from openvino.preprocess import PrePostProcessor
+
+            ppp = PrePostProcessor(model)
+            for io in (ppp.input(), ppp.output()):
+                io.tensor().set_layout(ov.Layout("NHWC"))
+                io.model().set_layout(ov.Layout("NCHW"))
+            model = ppp.build()
+            n, c, h, w = input_shape
+            input_shape = (n, h, w, c)
         config = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": self.threads,
@@ -189,8 +206,9 @@ class OpenVINOBackend(Backend):
         request = compiled.create_infer_request()  # one request, reused (deployment.md §2.3)
 
         def run(x: np.ndarray) -> np.ndarray:
-            request.infer({0: x})
-            return request.get_output_tensor(0).data.copy()
+            request.infer({0: np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if entry_io else x})
+            y = request.get_output_tensor(0).data.copy()
+            return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if entry_io else y
 
         x0 = np.random.default_rng(0).random(tuple(input_shape), dtype=np.float32)
         request.set_input_tensor(ov.Tensor(x0))
@@ -223,7 +241,7 @@ class TorchBackend(Backend):
             d.update(gpu_descriptor())
         return d
 
-    def load(self, onnx_path, module, input_shape) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
         if module is None:
             raise TrisrError("the torch backend needs the module, not an ONNX file")
         dev = torch.device(self.device)
@@ -258,9 +276,20 @@ def gpu_descriptor() -> dict:
     return {
         "gpu": torch.cuda.get_device_name(i),
         "compute_capability": f"{cap[0]}.{cap[1]}",
+        "driver": nvidia_driver_version(),
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
     }
+
+
+def nvidia_driver_version() -> str | None:
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return None  # Jetson has no nvidia-smi; its L4T release identifies the driver
+    res = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+    return res.stdout.strip().splitlines()[0] if res.returncode == 0 and res.stdout.strip() else None
 
 
 def create_backend(name: str, device: str = "cpu", threads: int | None = None, precision: str | None = None) -> Backend:
@@ -273,14 +302,14 @@ def create_backend(name: str, device: str = "cpu", threads: int | None = None, p
     return backend
 
 
-def load_runner(backend: Backend, module: torch.nn.Module, input_shape: tuple[int, ...], workdir: Path) -> Runner:
+def load_runner(backend: Backend, module: torch.nn.Module, input_shape: tuple[int, ...], workdir: Path, entry_io: bool = False) -> Runner:
     """Convert (export to ONNX where the backend needs it) and compile ``module`` for ``input_shape``."""
     from trisr.runtime.onnx_io import export_onnx
 
     onnx_path = None
     if backend.needs_onnx:
         onnx_path = export_onnx(module, input_shape, workdir / "model.onnx")
-    return backend.load(onnx_path, module, input_shape)
+    return backend.load(onnx_path, module, input_shape, entry_io)
 
 
 # Imported for its registration side effect; the module itself imports tensorrt lazily.

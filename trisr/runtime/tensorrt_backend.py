@@ -62,8 +62,18 @@ def jetson_descriptor() -> dict:
         d["power_mode"] = " ".join(out.split())
     if shutil.which("jetson_clocks"):
         res = subprocess.run(["jetson_clocks", "--show"], capture_output=True, text=True, timeout=10)
-        d["clocks"] = "unknown (needs sudo)" if res.returncode else ("pinned" if "MinFreq" not in res.stdout else res.stdout[:200])
+        d["clocks"] = "unknown (needs sudo)" if res.returncode else clocks_state(res.stdout)
     return d
+
+
+def clocks_state(show_output: str) -> str:
+    """'pinned' when every clock line of ``jetson_clocks --show`` has MinFreq == MaxFreq, else 'floating'."""
+    import re
+
+    pairs = re.findall(r"MinFreq=(\d+)\s+MaxFreq=(\d+)", show_output)
+    if not pairs:
+        return "unknown"
+    return "pinned" if all(lo == hi for lo, hi in pairs) else "floating"
 
 
 def timing_cache_path(cache_dir: Path, descriptor: dict, precision: str) -> Path:
@@ -176,7 +186,7 @@ class TensorRTBackend(Backend):
             d["jetson"] = jetson_descriptor()
         return d
 
-    def load(self, onnx_path, module, input_shape) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
         t0 = time.perf_counter()
         plan = build_engine(onnx_path, tuple(input_shape), self.precision, cache_dir=self.cache_dir)
         return engine_runner(plan, tuple(input_shape), time.perf_counter() - t0)

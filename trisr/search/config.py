@@ -115,6 +115,18 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    @classmethod
+    def load(cls, path) -> "RunConfig":
+        """A run configuration file (e.g. a run's config.json), with one-line errors."""
+        from pathlib import Path
+
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise TrisrError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise TrisrError(f"config file {path} is not a valid run configuration: {exc}") from None
+
     def replace(self, **changes) -> "RunConfig":
         return replace(self, **changes)
 

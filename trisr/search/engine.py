@@ -271,12 +271,7 @@ class SearchRun:
             for mode in ("max", "min", "random", "random"):  # sandwich rule, pretraining form
                 widths, _ = net.width_distribution(mode, 0.0)
                 loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths)), hr)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            dist.average_gradients(params, self.info)
-            torch.nn.utils.clip_grad_norm_(params, phase.clip)
-            opt.step()
-            sched.step()
+            optimizer_step(loss, params, opt, self.info, phase.clip, sched)
             done = step + 1
             self._trace("warmup", done, 0.0, net.parameters(), lr)
             if done % cfg.log_every == 0 or done == phase.steps:
@@ -348,11 +343,7 @@ class SearchRun:
             arch_loss = rec + order_penalty(net.gamma, net.tree, cfg.order_penalty, cfg.order_lambda)
             if cfg.budget is not None:
                 arch_loss = arch_loss + self.controller.weight * cost.to(arch_loss.dtype)
-            a_opt.zero_grad(set_to_none=True)
-            w_opt.zero_grad(set_to_none=True)
-            arch_loss.backward()
-            dist.average_gradients(a_params, info)
-            a_opt.step()
+            optimizer_step(arch_loss, a_params, a_opt, info, also_zero=(w_opt,))
             with torch.no_grad():
                 arch_now = net.arch_weights(r, "sample")
                 frozen = net.freeze_one_hot(arch_now)
@@ -364,13 +355,7 @@ class SearchRun:
             for mode in ("sample", "max", "min"):
                 widths, masked = net.width_distribution(mode, r)
                 loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked)), hr)
-            w_opt.zero_grad(set_to_none=True)
-            a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            dist.average_gradients(w_params, info)
-            torch.nn.utils.clip_grad_norm_(w_params, phase.clip)
-            w_opt.step()
-            w_sched.step()
+            optimizer_step(loss, w_params, w_opt, info, phase.clip, w_sched, also_zero=(a_opt,))
             done = step + 1
             if done % cfg.control_every == 0 or done == phase.steps:
                 # "Validation epoch" (method.md §8.3): cost of the argmax network drives the cost weight;
@@ -528,6 +513,20 @@ class SearchRun:
         return summary
 
 
+def optimizer_step(loss, params, opt, info, clip: float | None = None, sched=None, also_zero=()) -> None:
+    """Backward, average gradients across ranks, clip, step. ``also_zero`` clears the other optimiser's
+    parameters too, so the architecture and weight steps never leak gradients into each other."""
+    for o in (opt, *also_zero):
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    dist.average_gradients(params, info)
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    if sched is not None:
+        sched.step()
+
+
 def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, device, on_step) -> None:
     """Plain L1 training of a derived network (fine-tuning, ``trisr train``); grads averaged across ranks."""
     params = list(model.parameters())
@@ -535,12 +534,7 @@ def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, devi
     for step in range(start, phase.steps):
         lr, hr = (t.to(device) for t in sampler.sample(phase.batch_size))
         loss = F.l1_loss(model(lr), hr)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        dist.average_gradients(params, info)
-        torch.nn.utils.clip_grad_norm_(params, phase.clip)
-        opt.step()
-        sched.step()
+        optimizer_step(loss, params, opt, info, phase.clip, sched)
         on_step(step + 1, loss.item())
     model.eval()
 
