@@ -173,3 +173,19 @@ def test_fit_to_budget_shrinks_the_argmax_into_the_budget(setup, fraction):
     assert model.genotype_cost(g) <= budget and steps
     with pytest.raises(BudgetError):
         fit_to_budget(net, model, 0.5 * model.min_cost())
+
+
+def test_fit_to_budget_fills_a_small_argmax_into_the_band(setup):
+    space, net, model = setup
+    with torch.no_grad():
+        net.gamma.zero_()
+        net.gamma[0] = 5.0  # argmax = the root (stem only)
+    small = model.genotype_cost(net.derive())
+    deepest = max(range(len(net.tree)), key=lambda v: len(net.tree.nodes[v].prefix))
+    top = model.genotype_cost(net.derive(node=deepest))
+    budget = small + 0.6 * (top - small)
+    g, steps = fit_to_budget(net, model, budget, lower=0.9 * budget)
+    assert 0.9 * budget <= model.genotype_cost(g) <= budget
+    assert steps and all(s.startswith("fill") for s in steps)
+    g2, steps2 = fit_to_budget(net, model, budget)  # without a lower edge nothing changes
+    assert steps2 == [] and g2.to_dict() == net.derive().to_dict()

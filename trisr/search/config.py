@@ -53,6 +53,9 @@ class RunConfig:
     budget: float | None = None
     #: Target band [budget * (1 - band), budget] for the adaptive cost weight (method.md §8.3).
     budget_band: float = 0.1
+    #: After derivation, grow an argmax network that uses less than budget * (1 - band) into the band
+    #: (trisr/search/derive.py); over-budget networks are always shrunk.
+    fill_budget: bool = True
     #: The cost weight starts so that the cost term is this fraction of the reconstruction loss.
     cost_fraction: float = 0.5
     #: Deployment LR resolution (H, W) that cost tables are keyed by (method.md §11 item 7).

@@ -1,67 +1,98 @@
-"""Derivation into a budget (a [project] rule; method.md has none).
+"""Derivation into a budget band (a [project] rule; method.md has none).
 
-The argmax architecture normally meets the budget because the adaptive cost weight steers the search.
-When it does not, shrink it greedily inside the space instead of giving up: among all single moves that
-lower the table cost -- drop the last block of the path (move to the parent node), narrow one internal
-edge by one width option, or swap one slot to a cheaper op -- take the one that gives up the least
-architecture preference per unit of cost saved, ``(logit_now - logit_new) / saving``, and repeat until
-the cost fits. Only if no move lowers the cost any further is the budget declared unreachable.
+The argmax architecture normally lands in the band [budget * (1 - band), budget] because the adaptive
+cost weight steers the search. When it does not, it is moved there greedily inside the space, one single
+change at a time, instead of giving up or wasting the budget:
+
+* moves: go to the parent node (drop the last block) or to a child node (add a block, with that cell's own
+  argmax ops and widths), narrow or widen one internal edge by one width option, or swap one slot's op;
+* **shrink** while the cost exceeds the budget: take the cost-lowering move that gives up the least
+  architecture preference per unit of cost saved, ``(logit_now - logit_new) / saving``;
+* **fill** while the cost is below the band: take the cost-raising move that stays within the budget and
+  gives up the least preference per unit of cost added. SR accuracy grows with capacity, and every
+  candidate's weights were trained in the supernet, so inherited weights exist for whatever is added.
+
+Only if no move lowers the cost below the budget is the budget declared unreachable.
 """
 
 from __future__ import annotations
+
+from typing import Iterator
+
+import torch
 
 from trisr.errors import BudgetError
 from trisr.space.cost import CostModel
 from trisr.space.genotype import Genotype
 from trisr.space.supernet import Supernet
 
+Arch = tuple[int, torch.Tensor, torch.Tensor]  # node, ops (cells x slots), widths (cells x edges)
 
-def fit_to_budget(net: Supernet, cost_model: CostModel, budget: float) -> tuple[Genotype, list[str]]:
-    alpha, omega, gamma = (p.detach().double().cpu() for p in net.arch_parameters())
-    node = net.node_choice()
-    ops = net.op_choice().cpu().clone()
-    widths = net.width_choice().cpu().clone()
-    steps: list[str] = []
-    genotype = net.derive(node, ops, widths)
-    cost = cost_model.genotype_cost(genotype)
-    while cost > budget:
-        best = None  # (score, description, node, ops, widths, cost)
-        cells = net.cells_on_path(node)
 
-        def consider(desc: str, pref_loss: float, n, o, w) -> None:
-            nonlocal best
-            c = cost_model.genotype_cost(net.derive(n, o, w))
-            saving = cost - c
-            if saving <= 0:
-                return
-            score = max(pref_loss, 0.0) / saving
-            if best is None or score < best[0]:
-                best = (score, desc, n, o, w, c)
-
-        parent = net.tree.nodes[node].parent
-        if parent is not None:
-            consider(f"node {node}->{parent}", float(gamma[node] - gamma[parent]), parent, ops, widths)
-        for c in cells:
-            for e in range(widths.shape[1]):
-                k = int(widths[c, e])
-                if k > 0:
+def _moves(net: Supernet, arch: Arch, logits) -> Iterator[tuple[str, float, Arch]]:
+    """Every single change: (description, preference given up, new architecture)."""
+    alpha, omega, gamma = logits
+    node, ops, widths = arch
+    tree = net.tree
+    parent = tree.nodes[node].parent
+    if parent is not None:
+        yield f"node {node}->{parent}", float(gamma[node] - gamma[parent]), (parent, ops, widths)
+    for child in tree.children(node):
+        yield f"node {node}->{child}", float(gamma[node] - gamma[child]), (child, ops, widths)
+    for c in net.cells_on_path(node):
+        for e in range(widths.shape[1]):
+            k = int(widths[c, e])
+            for k2 in (k - 1, k + 1):
+                if 0 <= k2 < omega.shape[-1]:
                     w2 = widths.clone()
-                    w2[c, e] = k - 1
-                    consider(f"cell {c} edge {e} width {k}->{k - 1}", float(omega[c, e, k] - omega[c, e, k - 1]), node, ops, w2)
-            for i in range(ops.shape[1]):
-                o_now = int(ops[c, i])
-                for o_new in range(alpha.shape[-1]):
-                    if o_new == o_now:
-                        continue
+                    w2[c, e] = k2
+                    yield f"cell {c} edge {e} width {k}->{k2}", float(omega[c, e, k] - omega[c, e, k2]), (node, ops, w2)
+        for i in range(ops.shape[1]):
+            o_now = int(ops[c, i])
+            for o_new in range(alpha.shape[-1]):
+                if o_new != o_now:
                     o2 = ops.clone()
                     o2[c, i] = o_new
-                    consider(f"cell {c} slot {i} op {o_now}->{o_new}", float(alpha[c, i, o_now] - alpha[c, i, o_new]), node, o2, widths)
+                    yield f"cell {c} slot {i} op {o_now}->{o_new}", float(alpha[c, i, o_now] - alpha[c, i, o_new]), (node, o2, widths)
+
+
+def fit_to_budget(
+    net: Supernet, cost_model: CostModel, budget: float, lower: float | None = None
+) -> tuple[Genotype, list[str]]:
+    """Move the argmax architecture into [lower, budget] (``lower=None``: only enforce the budget)."""
+    logits = tuple(p.detach().double().cpu() for p in net.arch_parameters())
+    arch: Arch = (net.node_choice(), net.op_choice().cpu().clone(), net.width_choice().cpu().clone())
+
+    def cost_of(a: Arch) -> float:
+        return cost_model.genotype_cost(net.derive(*a))
+
+    cost = cost_of(arch)
+    steps: list[str] = []
+    while cost > budget:
+        best = None
+        for desc, pref, new in _moves(net, arch, logits):
+            c = cost_of(new)
+            if c < cost:
+                score = max(pref, 0.0) / (cost - c)
+                if best is None or score < best[0]:
+                    best = (score, desc, new, c)
         if best is None:
             raise BudgetError(
                 f"no architecture reachable by shrinking meets the budget {budget:g} {cost_model.table.unit} "
                 f"(stuck at {cost:.4g})"
             )
-        _, desc, node, ops, widths, cost = best
-        steps.append(desc)
-    return net.derive(node, ops, widths), steps
-
+        _, desc, arch, cost = best
+        steps.append("shrink " + desc)
+    while lower is not None and cost < lower:
+        best = None
+        for desc, pref, new in _moves(net, arch, logits):
+            c = cost_of(new)
+            if cost < c <= budget:
+                score = max(pref, 0.0) / (c - cost)
+                if best is None or score < best[0]:
+                    best = (score, desc, new, c)
+        if best is None:
+            break  # nothing more fits
+        _, desc, arch, cost = best
+        steps.append("fill " + desc)
+    return net.derive(*arch), steps

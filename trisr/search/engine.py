@@ -409,17 +409,20 @@ class SearchRun:
             "node": float(R.top2_margin(net.gamma.detach()[None])[0]),
         }
         argmax_cost = self.cost_model.genotype_cost(genotype)
-        shrink_steps: list[str] = []
-        if cfg.budget is not None and argmax_cost > cfg.budget:
-            genotype, shrink_steps = fit_to_budget(net, self.cost_model, cfg.budget)
-            self.reporter.message(
-                f"argmax architecture costs {argmax_cost:.4g} {self.cost_model.table.unit} > budget "
-                f"{cfg.budget:g}; shrunk in {len(shrink_steps)} step(s)"
-            )
+        steps: list[str] = []
+        if cfg.budget is not None:
+            lower = cfg.budget * (1.0 - cfg.budget_band) if cfg.fill_budget else None
+            genotype, steps = fit_to_budget(net, self.cost_model, cfg.budget, lower)
+            if steps:
+                unit = self.cost_model.table.unit
+                self.reporter.message(
+                    f"argmax architecture costs {argmax_cost:.4g} {unit}, outside [{lower or 0:.4g}, {cfg.budget:g}] {unit}; "
+                    f"moved to {self.cost_model.genotype_cost(genotype):.4g} {unit} in {len(steps)} step(s)"
+                )
         self.derivation = {
             "argmax_cost": argmax_cost,
             "margins": margins,
-            "shrink_steps": shrink_steps,
+            "budget_steps": steps,
             "frozen": {
                 "alpha": int((net.alpha_frozen >= 0).sum()),
                 "omega": int((net.omega_frozen >= 0).sum()),
