@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trisr.errors import CostTableError, TrisrError
-from trisr.profile.lut import Calibration, LatencyTable, LutEntry, default_lut_path, load_lut
+from trisr.profile.lut import LatencyTable, LutEntry, default_lut_path, load_lut
 from trisr.profile.profiler import entry_modules, fit_calibration, profile, sample_genotypes, scorecard
 from trisr.runtime.backends import create_backend
 from trisr.runtime.timing import TimingProtocol, summarize

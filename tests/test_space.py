@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from trisr.errors import CostTableError, TrisrError
+from trisr.errors import TrisrError
 from trisr.space.config import SpaceConfig, make_divisible
 from trisr.space.count import count_macs, count_params
 from trisr.space.derived import DerivedNet

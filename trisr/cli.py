@@ -158,7 +158,6 @@ def search(
     from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
     from trisr.search.engine import SearchRun
-    from trisr.space.supernet import RelaxConfig
 
     cfg = RunConfig.load(config) if config is not None else load_preset(preset)
     if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
