@@ -99,7 +99,7 @@ def test_format_table_drives_help_and_validation():
         get_format("tflite")
     with pytest.raises(TrisrError, match="supports precision fp32"):
         get_format("onnx").check_precision("int8")
-    with pytest.raises(TrisrError, match="--calib applies to format openvino, not onnx"):
+    with pytest.raises(TrisrError, match="--calib applies to format openvino or trt, not onnx"):
         get_format("onnx").check_options({"calib": True, "dynamic": True})
     assert [f.name for f in parse_format_list("openvino,onnx,ov")] == ["openvino", "onnx"]
 
@@ -284,7 +284,7 @@ def test_trt_engine_is_byte_clean_and_refused_on_another_gpu(run_dir, model, tmp
     plan = b"\x00engine-plan\xff" * 16
     calls = {}
 
-    def fake_build(onnx_path, input_shape, precision, workspace_gb, cache_dir, dynamic):
+    def fake_build(onnx_path, input_shape, precision, workspace_gb, cache_dir, dynamic, **calibration):
         calls.update(ops={n.op_type for n in onnx.load(str(onnx_path)).graph.node}, precision=precision, dynamic=dynamic)
         return plan
 
@@ -440,3 +440,74 @@ def test_trt_engine_builds_and_verifies(exports):
     assert result.status == VERIFIED, result.reason
     target = read_sidecar(result.artifact)["details"]["target"]
     assert target["gpu"] and target["compute_capability"] and target["tensorrt"]
+
+
+def test_trt_int8_build_uses_a_minmax_calibrator_and_its_cache(tmp_path, monkeypatch):
+    """Contract test of the TensorRT 10 INT8 builder sequence against a stub module using only documented names."""
+    import types
+
+    import trisr.runtime.tensorrt_backend as trt_mod
+
+    calls = []
+
+    class Flag:
+        FP16, INT8 = "FP16", "INT8"
+
+    class Config:
+        int8_calibrator = None
+
+        def set_memory_pool_limit(self, pool, n):
+            calls.append(("workspace", n))
+
+        def set_flag(self, flag):
+            calls.append(("flag", flag))
+
+    class Builder:
+        def __init__(self, logger):
+            self.config = Config()
+
+        def create_network(self, flags):
+            calls.append(("network", flags))
+            return object()
+
+        def create_builder_config(self):
+            return self.config
+
+        def build_serialized_network(self, network, config):
+            cal = config.int8_calibrator
+            calls.append(("calibrator", type(cal).__name__, cal.get_batch_size(), cal.read_calibration_cache()))
+            cal.write_calibration_cache(b"table")
+            return b"plan"
+
+    class Parser:
+        def __init__(self, network, logger):
+            pass
+
+        def parse_from_file(self, path):
+            return True
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            pass
+
+    stub = types.SimpleNamespace(
+        __version__="10.3.0", Logger=Logger, Builder=Builder, OnnxParser=Parser, BuilderFlag=Flag,
+        MemoryPoolType=types.SimpleNamespace(WORKSPACE="WORKSPACE"),
+        IInt8MinMaxCalibrator=type("IInt8MinMaxCalibrator", (), {"__init__": lambda self: None}),
+    )
+    monkeypatch.setattr(trt_mod, "import_tensorrt", lambda: stub)
+    cache = tmp_path / "m.engine.calib"
+    batches = [np.zeros((1, 3, 8, 8), np.float32)]
+    plan = trt_mod.build_engine(tmp_path / "m.onnx", (1, 3, 8, 8), "int8", calib_batches=batches, calib_cache=cache)
+    assert plan == b"plan" and ("flag", "INT8") in calls and ("flag", "FP16") in calls and ("network", 0) in calls
+    assert ("calibrator", "MinMaxCalibrator", 1, None) in calls and cache.read_bytes() == b"table"
+    calls.clear()  # the second build reads the cached table instead of calibrating again
+    trt_mod.build_engine(tmp_path / "m.onnx", (1, 3, 8, 8), "int8", calib_cache=cache)
+    assert ("calibrator", "MinMaxCalibrator", 1, b"table") in calls
+    with pytest.raises(TrisrError, match="needs calibration images"):
+        trt_mod.build_engine(tmp_path / "m.onnx", (1, 3, 8, 8), "int8", calib_cache=tmp_path / "none.calib")
+    stub.__version__ = "11.4.0"
+    with pytest.raises(TrisrError, match="no FP16/INT8 builder flags"):
+        trt_mod.build_engine(tmp_path / "m.onnx", (1, 3, 8, 8), "int8", calib_batches=batches)

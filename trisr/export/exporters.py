@@ -133,9 +133,16 @@ def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = _onnx(model, spec, Path(tmp) / "model.onnx", opts)
         onnx_sha = sha256_file(onnx_path)
+        calib, calib_info = None, None
+        if precision == "int8":
+            from trisr.export.calibration import calibration_images, calibration_patches
+
+            images, calib_info = calibration_images(opts.calib_dir, int(model.genotype.space.scale))
+            calib = calibration_patches(images, spec.shape, opts.calib_samples)
         plan = build_engine(
             onnx_path, spec.nchw(spec.shape), precision, workspace_gb=opts.workspace_gb,
-            cache_dir=opts.cache_dir, dynamic=spec.profile(),
+            cache_dir=opts.cache_dir, dynamic=spec.profile(), calib_batches=calib,
+            calib_cache=path.with_name(path.name + ".calib"),
         )
     path.write_bytes(plan)  # byte-clean: the plan exactly as TensorRT serialized it
     details = {
@@ -143,7 +150,8 @@ def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts
         "opset": opts.opset,
         "source_onnx_sha256": onnx_sha,
         "workspace_gb": opts.workspace_gb,
-        "precision_path": "builder flag FP16" if precision == "fp16" else "fp32",
+        "precision_path": {"fp16": "builder flag FP16", "int8": "builder flags INT8+FP16, MinMax calibrator"}.get(precision, "fp32"),
+        "calibration": calib_info,
         "optimization_profile": None if spec.profile() is None else [list(s) for s in spec.profile()],
         "timing_cache_dir": None if opts.cache_dir is None else str(opts.cache_dir),
     }

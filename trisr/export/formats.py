@@ -135,9 +135,9 @@ FORMATS: tuple[Format, ...] = (
         suffix=".engine",
         backend="tensorrt",
         devices=("cuda", "jetson"),
-        precisions=("fp16", "fp32"),
+        precisions=("fp16", "fp32", "int8"),
         default_precision="fp16",
-        options=("dynamic", "workspace_gb"),
+        options=("dynamic", "calib", "workspace_gb"),
         requires="tensorrt",
         install_hint=(
             "on Jetson use JetPack's python3-libnvinfer (venv with --system-site-packages); "

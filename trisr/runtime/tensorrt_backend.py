@@ -8,9 +8,10 @@ path is exercised only where it exists; everything else in trisr works without i
 * run: ``Runtime.deserialize_cuda_engine`` -> execution context -> ``set_tensor_address`` with torch CUDA
   buffers -> ``execute_async_v3`` on a torch stream, timed with CUDA events via stream synchronisation.
 
-TensorRT 11 removed the weak-typing precision flags; there FP16 needs an ONNX converted by NVIDIA
-ModelOpt before the build, which trisr does not do yet: asking for FP16/INT8 on 11.x is refused with a
-clear message instead of silently building FP32.
+INT8 on 10.x is implicit quantization with a MinMax calibrator and a calibration cache next to the engine.
+TensorRT 11 removed the weak-typing precision flags and implicit calibration; there FP16/INT8 need an ONNX
+converted by NVIDIA ModelOpt before the build, which trisr does not do yet: asking for FP16/INT8 on 11.x
+is refused with a clear message instead of silently building FP32.
 """
 
 from __future__ import annotations
@@ -81,6 +82,40 @@ def timing_cache_path(cache_dir: Path, descriptor: dict, precision: str) -> Path
     return cache_dir / f"trt-timing-{hashlib.sha256(key.encode()).hexdigest()[:16]}.cache"
 
 
+def make_calibrator(trt, batches, input_shape: tuple[int, ...], cache_path: Path | None):
+    """TensorRT 10 implicit INT8 calibration with MinMax (ENTROPY_2 gave all-zero outputs in ultralytics'
+    experience, deployment.md §4.4). Batches are 1x3xHxW float32 arrays in [0, 1]; the calibration table is
+    cached next to the engine so later builds skip calibration."""
+
+    class MinMaxCalibrator(trt.IInt8MinMaxCalibrator):
+        def __init__(self) -> None:
+            trt.IInt8MinMaxCalibrator.__init__(self)
+            self._batches = iter(batches or [])
+            self._device: torch.Tensor | None = None  # allocated on the first batch
+
+        def get_batch_size(self) -> int:
+            return int(input_shape[0])
+
+        def get_batch(self, names):
+            batch = next(self._batches, None)
+            if batch is None:
+                return None  # calibration done
+            if self._device is None:
+                self._device = torch.empty(tuple(input_shape), device="cuda", dtype=torch.float32)
+            self._device.copy_(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+            return [int(self._device.data_ptr())]
+
+        def read_calibration_cache(self):
+            return cache_path.read_bytes() if cache_path is not None and cache_path.exists() else None
+
+        def write_calibration_cache(self, cache) -> None:
+            if cache_path is not None:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                cache_path.write_bytes(bytes(cache))
+
+    return MinMaxCalibrator()
+
+
 def build_engine(
     onnx_path: Path,
     input_shape: tuple[int, ...],
@@ -88,8 +123,12 @@ def build_engine(
     workspace_gb: float = 2.0,
     cache_dir: Path | None = None,
     dynamic: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None,
+    calib_batches=None,
+    calib_cache: Path | None = None,
 ) -> bytes:
-    """Serialized engine bytes for ``onnx_path`` (kept byte-clean; metadata goes into a sidecar)."""
+    """Serialized engine bytes for ``onnx_path`` (kept byte-clean; metadata goes into a sidecar).
+
+    INT8 (TensorRT 10.x implicit quantization) needs ``calib_batches`` or an existing ``calib_cache``."""
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -106,9 +145,12 @@ def build_engine(
                 f"TensorRT {trt.__version__} has no FP16/INT8 builder flags; build FP32 (--precision fp32) "
                 "or use TensorRT 10.x (ModelOpt conversion is not supported yet)"
             )
-        config.set_flag(trt.BuilderFlag.FP16)
+        config.set_flag(trt.BuilderFlag.FP16)  # INT8 engines still run layers kept out of INT8 in FP16
         if precision == "int8":
-            raise TrisrError("INT8 TensorRT engines need a calibration cache; not supported in profiling")
+            if calib_batches is None and not (calib_cache is not None and calib_cache.exists()):
+                raise TrisrError("a TensorRT INT8 engine needs calibration images (--calib DIR) or an existing calibration cache")
+            config.set_flag(trt.BuilderFlag.INT8)
+            config.int8_calibrator = make_calibrator(trt, calib_batches, input_shape, calib_cache)
     if dynamic is not None:
         profile = builder.create_optimization_profile()
         profile.set_shape(network.get_input(0).name, *dynamic)
@@ -188,5 +230,10 @@ class TensorRTBackend(Backend):
 
     def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
         t0 = time.perf_counter()
-        plan = build_engine(onnx_path, tuple(input_shape), self.precision, cache_dir=self.cache_dir)
+        calib = None
+        if self.precision == "int8":
+            # Latency does not depend on the calibration values; a few random batches fix the scales.
+            rng = np.random.default_rng(0)
+            calib = [rng.random(tuple(input_shape), dtype=np.float32) for _ in range(4)]
+        plan = build_engine(onnx_path, tuple(input_shape), self.precision, cache_dir=self.cache_dir, calib_batches=calib)
         return engine_runner(plan, tuple(input_shape), time.perf_counter() - t0)
