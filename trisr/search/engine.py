@@ -189,7 +189,7 @@ class SearchRun:
             s.load_state_dict(mine["samplers"][k])
         set_rng_state(mine["rng"])
 
-    def _trace(self, phase: str, step: int, radius: float, params, batch: torch.Tensor | None = None) -> None:
+    def _trace(self, phase: str, step: int, radius: float, module: torch.nn.Module, batch: torch.Tensor | None = None) -> None:
         """Debug aid for distributed runs (env TRISR_SYNC_TRACE=DIR): each rank appends what must agree
         (radius, cost weight, a digest of every parameter and buffer) and a digest of its own batch,
         which must differ between ranks (data sharding)."""
@@ -200,18 +200,19 @@ class SearchRun:
             "step": step,
             "radius": radius,
             "cost_weight": self.controller.weight,
-            "params": _digest(params),
+            "params": _digest(list(module.parameters()) + list(module.buffers())),
             "batch": None if batch is None else _digest([batch]),
         }
         with open(Path(self.trace_dir) / f"rank{self.info.rank}.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    def _val_psnr(self, model: torch.nn.Module) -> float | None:
-        """Held-out PSNR (Y, crop = scale) of a derived network, for progress and the log; rank 0 only."""
+    def _val_psnr(self, model: Callable[[], torch.nn.Module]) -> float | None:
+        """Held-out PSNR (Y, crop = scale) of a derived network, for progress and the log. Rank 0 only, so
+        ``model`` is a factory: other ranks never build it."""
         pairs = self.val_pairs[: self.config.val_images]
         if not self.info.is_main or not pairs:
             return None
-        return evaluate(model, pairs, self.config.space.scale, self.device)["psnr_db"]
+        return evaluate(model(), pairs, self.config.space.scale, self.device)["psnr_db"]
 
     def _timed(self, phase: str, t0: float) -> None:
         self.elapsed[phase] = self.elapsed.get(phase, 0.0) + time.time() - t0
@@ -273,7 +274,7 @@ class SearchRun:
                 loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths)), hr)
             optimizer_step(loss, params, opt, self.info, phase.clip, sched)
             done = step + 1
-            self._trace("warmup", done, 0.0, net.parameters(), lr)
+            self._trace("warmup", done, 0.0, net, lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {"loss": loss.item() / 4, "lr": sched.get_last_lr()[0]}
                 self.reporter.step(done, metrics)
@@ -363,12 +364,12 @@ class SearchRun:
                 genotype_now = net.derive()
                 derived_cost = self.cost_model.genotype_cost(genotype_now)
                 action = self.controller.update(derived_cost)
-                psnr = self._val_psnr(inherit(net, genotype_now))
+                psnr = self._val_psnr(lambda: inherit(net, genotype_now))
                 self.history.append(
                     {"step": done, "radius": r, "derived_cost": derived_cost, "cost_weight": self.controller.weight,
                      "action": action, "argmax_psnr_db": psnr}
                 )
-            self._trace("search", done, r, list(net.parameters()) + list(net.buffers()), lr)
+            self._trace("search", done, r, net, lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {
                     "loss": loss.item() / 3,
@@ -478,9 +479,9 @@ class SearchRun:
         psnr: list[float | None] = [None]
 
         def on_step(done: int, loss: float) -> None:
-            self._trace("finetune", done, 1.0, derived.parameters())
+            self._trace("finetune", done, 1.0, derived)
             if done % val_every == 0:
-                psnr[0] = self._val_psnr(derived)
+                psnr[0] = self._val_psnr(lambda: derived)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {"loss": loss, "lr": sched.get_last_lr()[0], "psnr_db": psnr[0]}
                 self.reporter.step(done, metrics)

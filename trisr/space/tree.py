@@ -92,7 +92,7 @@ class Tree:
         """0/1 matrices (nodes x cells) and (nodes x ups): which instances lie on each node's prefix,
         stem cells included. Cumulative node costs are then ``cells @ c + ups @ u`` (method.md §9.2)."""
         cells = torch.zeros(len(self.nodes), self.num_cells)
-        ups = torch.zeros(len(self.nodes), max(self.num_ups, 1))[:, : self.num_ups]
+        ups = torch.zeros(len(self.nodes), self.num_ups)
         cells[:, : self.num_stem] = 1.0
         for n in self.nodes:
             for p in self.path(n.index):
