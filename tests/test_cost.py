@@ -8,7 +8,7 @@ import torch
 from trisr.errors import BudgetError, CostTableError
 from trisr.search.budget import BudgetController
 from trisr.search.derive import fit_to_budget
-from trisr.search.engine import order_penalty
+from trisr.search.engine import order_penalty, order_step
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table, op_key
 from trisr.space.count import count_macs, count_params
@@ -145,6 +145,23 @@ def test_hinge_order_penalty_is_zero_once_sorted():
     assert float(order_penalty(-depth, tree, "hinge", 1.0)) == 0.0
     assert float(order_penalty(depth, tree, "hinge", 1.0)) > 0.0
     assert float(order_penalty(depth, tree, "none", 1.0)) == 0.0
+
+
+def test_decoupled_order_step_scales_with_lambda_and_spares_frozen_rows():
+    """The sorting step is a plain gradient step outside Adam (docs/method.md): displacement = lr * lambda,
+    so lambda matters (inside Adam a penalty-only logit moves by ~lr whatever lambda is)."""
+    tree = Tree(2, 1, 1)
+    leaves = tree.complete_leaves
+    for lam in (1e-5, 1e-2, 1.0):
+        gamma = torch.zeros(len(tree))
+        order_step(gamma, tree, "linear", lam, lr=3e-3)
+        assert float(gamma[0]) == pytest.approx(3e-3 * lam * len(leaves))
+        assert all(float(gamma[i]) == pytest.approx(-3e-3 * lam) for i in leaves)
+    gamma = torch.zeros(len(tree))
+    order_step(gamma, tree, "linear", 1.0, lr=1.0, frozen=torch.tensor([2]))
+    assert torch.equal(gamma, torch.zeros(len(tree)))
+    order_step(gamma, tree, "none", 1.0, lr=1.0)
+    assert torch.equal(gamma, torch.zeros(len(tree)))
 
 
 def test_budget_controller_doubles_above_and_halves_below_band():

@@ -179,7 +179,7 @@ def test_cli_user_errors_are_one_line(tmp_path):
 
     for i in range(2):
         save_image(small / f"{i}.png", np.zeros((40, 40, 3), np.uint8))
-    assert_one_line_error(trisr("search", "--data", small, "--out", tmp_path / "e"), "smaller than the 32x32 patch")
+    assert_one_line_error(trisr("search", "--data", small, "--out", tmp_path / "e"), "smaller than the 24x24 patch")
     assert_one_line_error(trisr("eval", tmp_path / "nothing"), "run folder not found")
     assert_one_line_error(trisr("search", "--resume", "--out", tmp_path / "f"), "no checkpoint to resume from")
 
@@ -202,7 +202,7 @@ def test_cli_eval_upscale_train_info(tmp_path, finished_run):
     assert_one_line_error(bad, "missing.png")
     tr = trisr("train", run / "genotype.json", "--out", tmp_path / "t", "--steps", "3", "--batch-size", "2", "--patch", "12", "--json", "--device", "cpu")
     assert tr.returncode == 0, tr.stderr
-    assert json.loads(tr.stdout)["settings"]["phase"]["steps"] == 3
+    assert json.loads(tr.stdout)["settings"]["recipe"]["phase"]["steps"] == 3
     assert (tmp_path / "t" / "model.safetensors").exists()
     info = trisr("info", "--json")
     assert info.returncode == 0 and "onnxruntime" in json.loads(info.stdout)["runtimes"]

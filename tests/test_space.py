@@ -158,6 +158,42 @@ def test_one_hot_equality_with_identity_shortcuts_on_qualifying_cells():
         torch.testing.assert_close(net(x, net.one_hot_arch(g)), derived(x), rtol=0, atol=1e-12)
 
 
+# Genotype rows (ops, widths) for a 3-slot cell with widths (8, 16): residual with a narrow output (its
+# conv1 width) and dwsblock with a narrow input (its hidden width e*c_in) on the internal edges.
+_MASKED_ROWS = [
+    (["residual", "dwsblock", "residual"], [0, 0]),
+    (["dwsblock", "residual", "dwsblock"], [0, 0]),
+    (["dwsblock", "residual", "conv3x3"], [0, 1]),
+]
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("width", ["sparsestmax", "softmax", "sparsemax"])
+def test_one_hot_masked_supernet_equals_inherited_derived_network(width, dtype, atol):
+    """Masked width relaxation: at one-hot width distributions the full-width masked supernet computes
+    exactly the inherited derived network, internal widths (residual conv1, dwsblock hidden) included."""
+    space = tiny_space(ops_per_cell=3, derived_shortcut="conv")
+    assert space.widths == (8, 16)
+    torch.manual_seed(0)
+    net = Supernet(space, RelaxConfig(width=width)).to(dtype)
+    ids = {name: i for i, name in enumerate(space.ops)}
+    node = max(range(len(net.tree)), key=lambda n: net.tree.blocks(n).count("C"))
+    n_cells = net.tree.blocks(node).count("C")
+    rows = [_MASKED_ROWS[i % len(_MASKED_ROWS)] for i in range(n_cells)]
+    g = Genotype(space, net.tree.blocks(node), [[ids[o] for o in ops] for ops, _ in rows],
+                 [w for _, w in rows], node_index=node)
+    one_hot = net.one_hot_arch(g)
+    # Widths through the relaxation itself: rows frozen to the genotype's widths come out one-hot, masked.
+    net.omega_frozen.copy_(one_hot.widths.argmax(-1))
+    widths, masked = net.width_distribution("sample", 0.5)
+    assert masked and torch.equal(widths, one_hot.widths)
+    arch = ArchWeights(one_hot.alpha, one_hot.gamma, widths, masked=True)
+    derived = inherit(net, g).to(dtype)
+    x = torch.rand(2, 3, 10, 12, dtype=dtype)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, arch), derived(x), rtol=0, atol=atol)
+
+
 def test_inheritance_maps_every_tensor_and_refuses_other_spaces():
     net = _random_supernet(tiny_space())
     g = net.derive()
@@ -195,7 +231,7 @@ def test_zero_weight_candidates_and_subtrees_are_skipped_exactly():
             if node.prefix.endswith("C")
             else net.ups[node.instance](p)
         )
-    y_ref = net.tail(0.5 * feats[0] + 0.5 * feats[3])
+    y_ref = net.tail(0.5 * feats[0] + 0.5 * feats[3], x)
     torch.testing.assert_close(y_skip, y_ref, rtol=0, atol=1e-12)
 
 

@@ -124,7 +124,12 @@ def _summary_table(summary: dict) -> Table:
 @_user_errors
 def search(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (DIV2K, Set5, ... layouts or plain HR images). Default: the embedded scikit-image photos."),
-    preset: str = typer.Option("quick", "--preset", help="quick (minutes on a CPU) or paper (the reference configuration)."),
+    preset: str = typer.Option(
+        "quick", "--preset",
+        help="quick: demo run, nf 32, 9 tree nodes, x2, ~9 min end to end on a 2-core CPU; "
+        "cpu: the most a CPU does, nf 48, 14 nodes, x2, ~45 min on 2 cores; "
+        "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
+    ),
     config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
@@ -230,28 +235,33 @@ def train(
     source: Path = typer.Argument(..., help="A run folder (fine-tune its weights) or a genotype JSON (train from scratch)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
     out: Path = typer.Option(..., "--out", help="Output run folder."),
-    steps: int = typer.Option(1000, "--steps"),
-    lr: float = typer.Option(2e-4, "--lr"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    lr_patch: int = typer.Option(32, "--patch", help="LR patch size."),
+    preset: str = typer.Option("quick", "--preset", help="Take the fine-tuning recipe of this preset (what searched networks get after derivation)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's step count."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Override the recipe's learning rate."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override the recipe's batch size."),
+    lr_patch: Optional[int] = typer.Option(None, "--patch", help="Override the recipe's LR patch size."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume"),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Train or fine-tune a derived network (method.md §8.1 step 5)."""
+    """Train or fine-tune a derived network with a preset's fine-tuning recipe (method.md §8.1 step 5)."""
+    from dataclasses import replace
+
     from trisr.progress import RichReporter
-    from trisr.search.config import Phase
+    from trisr.search.config import preset as get_preset
     from trisr.train import train as run_train
 
-    if steps < 1 or batch_size < 1 or lr <= 0:
-        raise TrisrError("--steps and --batch-size must be >= 1 and --lr > 0")
+    recipe = get_preset(preset).recipe()
+    changes = {k: v for k, v in (("steps", steps), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    if any(v < 1 for k, v in changes.items() if k != "lr") or (lr is not None and lr <= 0) or (lr_patch is not None and lr_patch < 4):
+        raise TrisrError("--steps and --batch-size must be >= 1, --lr > 0 and --patch >= 4")
+    recipe = recipe.replace(**changes)
+    if lr_patch is not None:
+        recipe = replace(recipe, lr_patch=lr_patch)
     if not source.exists():
         raise TrisrError(f"{source} does not exist")
-    summary = run_train(
-        source, out, Phase(steps=steps, lr=lr, batch_size=batch_size), data, lr_patch, seed, resume,
-        RichReporter(err_console), _device(device),
-    )
+    summary = run_train(source, out, recipe, data, seed, resume, RichReporter(err_console), _device(device))
     if summary:
         err_console.print(_metrics_table("held-out images", summary["metrics"]))
         if as_json:

@@ -9,6 +9,7 @@ Layout::
     RUN/log.txt            human-readable log;  RUN/events.jsonl  the same, one JSON object per line
     RUN/cost_table.json    the cost table the search used (analytic, or calibrated latency)
     RUN/checkpoint.pt      resumable state (atomic; loaded with weights_only=True)
+    RUN/supernet.safetensors  the trained supernet at derivation (for inherited baselines of the same run)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 COST_TABLE_FILE = "cost_table.json"
 LOG_FILE = "log.txt"
 EVENTS_FILE = "events.jsonl"
+SUPERNET_FILE = "supernet.safetensors"
 SUMMARY_SCHEMA_VERSION = 1
 
 
@@ -107,6 +109,32 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> DerivedNe
         raise TrisrError(f"weights in {run / MODEL_FILE} do not match the genotype (tensors {sorted(missing)[:3]}...)")
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def save_supernet(out: Path, supernet: torch.nn.Module) -> None:
+    """The supernet's weights and architecture parameters, atomically (safetensors: no pickle)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in supernet.state_dict().items()}
+    tmp = out / (SUPERNET_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"space": supernet.space.fingerprint(), "format": "trisr-supernet"})
+    tmp.replace(out / SUPERNET_FILE)
+
+
+def load_supernet(run: str | Path, device: str | torch.device = "cpu"):
+    """The supernet a run kept at derivation, built from the run's configuration."""
+    from trisr.search.config import RunConfig
+    from trisr.space.supernet import Supernet
+
+    run = Path(run)
+    path = run / SUPERNET_FILE
+    if not path.exists():
+        raise TrisrError(f"{run} holds no {SUPERNET_FILE} (runs keep their supernet from this version on)")
+    cfg = RunConfig.load(run / CONFIG_FILE)
+    net = Supernet(cfg.space, cfg.relax)
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except Exception as exc:
+        raise TrisrError(f"cannot read supernet {path}: {str(exc).splitlines()[0]}") from None
+    return net.to(device).eval()
 
 
 def write_summary(out: Path, summary: dict) -> None:

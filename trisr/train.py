@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 
-from trisr.data.datasets import PatchSampler, load_pairs
+from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
 from trisr.rundir import CHECKPOINT_FILE, GENOTYPE_FILE, RunLog, load_model, save_model, versions, write_summary
 from trisr.search import dist
 from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from trisr.search.config import Phase
-from trisr.search.engine import train_steps
+from trisr.search.config import Recipe
+from trisr.search.engine import EMA, train_steps
 from trisr.space.count import count_macs, count_params
 from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
@@ -37,15 +37,19 @@ def load_start(source: Path) -> tuple[DerivedNet, str]:
 def train(
     source: Path,
     out: Path,
-    phase: Phase,
+    recipe: Recipe,
     data_source: Path | None = None,
-    lr_patch: int = 32,
     seed: int = 0,
     resume: bool = False,
     reporter: Reporter | None = None,
     device: str = "cpu",
     checkpoint_every: int = 100,
+    pairs: tuple[list[ImagePair], list[ImagePair]] | None = None,
 ) -> dict:
+    """Train ``source`` (a run folder or a genotype file) into the run folder ``out`` with ``recipe``.
+
+    ``pairs`` = (train, val) overrides the images of ``data_source`` (development splits of the ablation
+    benchmarks: hyper-parameters are chosen on images that are neither trained on nor held out)."""
     dev = torch.device(device)
     info = dist.init_distributed(dev)
     reporter = reporter if (reporter is not None and info.is_main) else Reporter()
@@ -59,21 +63,30 @@ def train(
         model = DerivedNet(Genotype.from_dict(json.loads(ckpt["genotype"])))
         model.load_state_dict(ckpt["model"])
         origin = ckpt["origin"]
-        phase = Phase(**{**json.loads(ckpt["phase"]), "milestones": tuple(json.loads(ckpt["phase"])["milestones"])})
+        recipe = Recipe.from_dict(json.loads(ckpt["recipe"]))
     else:
         model, origin = load_start(source)
     model = model.to(dev)
     dist.broadcast_parameters(model, info)
     scale = model.genotype.space.scale
-    train_pairs = load_pairs(data_source, scale, "train")
-    val_pairs = load_pairs(data_source, scale, "val")
-    sampler = PatchSampler(train_pairs, lr_patch, scale, seed, stream=(3,)).shard(info.rank, info.world_size)
+    if pairs is None:
+        train_pairs, val_pairs = load_pairs(data_source, scale, "train"), load_pairs(data_source, scale, "val")
+    else:
+        train_pairs, val_pairs = pairs
+    phase = recipe.phase
+    sampler = PatchSampler(
+        train_pairs, recipe.lr_patch, scale, seed, stream=(3,), augment=recipe.augment, sampling=recipe.sampling
+    ).shard(info.rank, info.world_size)
     opt = torch.optim.Adam(model.parameters(), lr=phase.lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, phase.milestone_steps(), gamma=0.5)
+    sched = phase.scheduler(opt)
+    ema = EMA(model, phase.ema) if phase.ema > 0 else None
+    shipped = model if ema is None else ema.module  # what is evaluated and saved
     start, elapsed = 0, 0.0
     if ckpt is not None:
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         mine = json.loads(ckpt["ranks"])[info.rank]
         sampler.load_state_dict(mine["sampler"])
         set_rng_state(mine["rng"])
@@ -91,9 +104,10 @@ def train(
                     "genotype": json.dumps(model.genotype.to_dict()),
                     "model": model.state_dict(),
                     "origin": origin,
-                    "phase": json.dumps(phase.__dict__),
+                    "recipe": json.dumps(recipe.to_dict()),
                     "opt": opt.state_dict(),
                     "sched": sched.state_dict(),
+                    **({} if ema is None else {"ema": ema.state_dict()}),
                     "ranks": json.dumps(per_rank),
                     "step": done,
                     "elapsed": elapsed + time.time() - t0,
@@ -110,12 +124,13 @@ def train(
 
     t0 = time.time()
     reporter.phase("train", phase.steps, start)
-    train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step)
+    train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step, ema)
     reporter.end_phase()
     elapsed += time.time() - t0
     summary: dict = {}
     if info.is_main:
         reporter.phase("evaluate", len(val_pairs))
+        model = shipped
         metrics = evaluate(model, val_pairs, scale, dev, on_image=lambda i: reporter.step(i, {}))
         reporter.end_phase()
         summary = {
@@ -125,7 +140,7 @@ def train(
             "macs": count_macs(model, (1, 3, 256, 256)),
             "macs_resolution": [256, 256],
             "metrics": metrics,
-            "settings": {"phase": phase.__dict__, "lr_patch": lr_patch, "seed": seed, "data": str(data_source)},
+            "settings": {"recipe": recipe.to_dict(), "seed": seed, "data": str(data_source)},
             "versions": versions(),
             "world_size": info.world_size,
             "wall_time_s": {"train": elapsed, "total": elapsed},

@@ -47,6 +47,8 @@ __all__ = [
     "split_pairs",
     "clear_lr_cache",
     "PatchSampler",
+    "AUGMENTS",
+    "SAMPLINGS",
 ]
 
 #: scikit-image 0.26 bundled images used for training/search (public domain or CC0, evaluation.md §9.1/§10;
@@ -595,11 +597,22 @@ def _restore_state(state: Any) -> Any:
     return state
 
 
-class PatchSampler:
-    """Random aligned LR/HR patches with random horizontal flips (method.md §8.2).
+#: Patch augmentations (applied identically to LR and HR; bicubic downscaling commutes with all of them):
+#: ``hflip`` a horizontal flip with probability 1/2 (the reference code, method.md §8.2); ``dihedral`` one of
+#: the 8 rotations/flips of the square, uniformly; ``rgb_perm`` one of the 6 permutations of the colour
+#: channels, uniformly (colour balance: most embedded training photos are grey).
+AUGMENTS = ("hflip", "dihedral", "rgb_perm")
+#: How an image is picked per patch: ``uniform`` (each image equally often, the reference code) or ``area``
+#: (in proportion to its number of patch positions, i.e. every patch of the data set equally often).
+SAMPLINGS = ("uniform", "area")
 
-    Each draw picks an image uniformly at random, a random ``lr_patch x lr_patch`` LR window, the aligned
-    ``(lr_patch*s)^2`` HR window, and flips both horizontally with probability 1/2. Randomness comes only
+
+class PatchSampler:
+    """Random aligned LR/HR patches with augmentation (method.md §8.2; ``augment``, ``sampling``).
+
+    Each draw picks an image (uniformly, or in proportion to its area), a random ``lr_patch x lr_patch`` LR
+    window, the aligned ``(lr_patch*s)^2`` HR window, and applies the augmentations to both (default: the
+    reference code's horizontal flip with probability 1/2). Randomness comes only
     from the sampler's own ``numpy.random.Generator`` (PCG64 seeded with
     ``SeedSequence(seed, spawn_key=stream)``), so a sampler is deterministic given its seed, and
     :meth:`state_dict` / :meth:`load_state_dict` resume it exactly.
@@ -622,8 +635,19 @@ class PatchSampler:
         seed: int = 0,
         *,
         stream: Sequence[int] = (),
+        augment: Sequence[str] = ("hflip",),
+        sampling: str = "uniform",
     ) -> None:
         self.scale = _check_scale(scale)
+        self.augment = tuple(augment)
+        bad = [a for a in self.augment if a not in AUGMENTS]
+        if bad:
+            raise ValueError(f"unknown augmentation(s) {bad}; choose from {AUGMENTS}")
+        if "hflip" in self.augment and "dihedral" in self.augment:
+            raise ValueError("'dihedral' already includes the horizontal flip; give one of them")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        self.sampling = sampling
         if isinstance(lr_patch, bool) or not isinstance(lr_patch, (int, np.integer)) or lr_patch < 1:
             raise ValueError(f"lr_patch must be a positive integer, got {lr_patch!r}")
         self.lr_patch = int(lr_patch)
@@ -650,6 +674,11 @@ class PatchSampler:
         self._rng = np.random.Generator(
             np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=self.stream))
         )
+        positions = np.array([(q.lr.shape[0] - p + 1) * (q.lr.shape[1] - p + 1) for q in self.pairs], np.float64)
+        self._weights = positions / positions.sum() if sampling == "area" else None
+
+    def _settings(self) -> dict:
+        return {"augment": self.augment, "sampling": self.sampling}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -663,18 +692,30 @@ class PatchSampler:
         lr_out = np.empty((batch, p, p, c), dtype=np.uint8)
         hr_out = np.empty((batch, p * s, p * s, c), dtype=np.uint8)
         for b in range(batch):
-            pair = self.pairs[int(self._rng.integers(len(self.pairs)))]
+            if self._weights is None:
+                pair = self.pairs[int(self._rng.integers(len(self.pairs)))]
+            else:
+                pair = self.pairs[int(self._rng.choice(len(self.pairs), p=self._weights))]
             h, w = pair.lr.shape[:2]
             y = int(self._rng.integers(h - p + 1))
             x = int(self._rng.integers(w - p + 1))
-            flip = bool(self._rng.random() < 0.5)
             lr = pair.lr[y : y + p, x : x + p]
             hr = pair.hr[y * s : (y + p) * s, x * s : (x + p) * s]
-            if flip:
-                lr, hr = lr[:, ::-1], hr[:, ::-1]
+            for aug in self.augment:
+                lr, hr = self._apply(aug, lr, hr)
             lr_out[b] = lr
             hr_out[b] = hr
         return lr_out, hr_out
+
+    def _apply(self, aug: str, lr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if aug == "hflip":
+            return (lr[:, ::-1], hr[:, ::-1]) if self._rng.random() < 0.5 else (lr, hr)
+        if aug == "dihedral":
+            k, flip = int(self._rng.integers(4)), bool(self._rng.random() < 0.5)
+            lr, hr = np.rot90(lr, k, axes=(0, 1)), np.rot90(hr, k, axes=(0, 1))
+            return (lr[:, ::-1], hr[:, ::-1]) if flip else (lr, hr)
+        perm = self._rng.permutation(3)  # rgb_perm
+        return lr[..., perm], hr[..., perm]
 
     def sample(self, batch: int) -> tuple["torch.Tensor", "torch.Tensor"]:
         """Draw a batch: float32 tensors ``B x 3 x P x P`` (LR) and ``B x 3 x Ps x Ps`` (HR) in [0, 1]."""
@@ -698,6 +739,8 @@ class PatchSampler:
             "names": [p.name for p in self.pairs],
             "lr_patch": self.lr_patch,
             "scale": self.scale,
+            "augment": list(self.augment),
+            "sampling": self.sampling,
             "bit_generator": _jsonable_state(self._rng.bit_generator.state),
         }
 
@@ -705,7 +748,7 @@ class PatchSampler:
         """Resume from :meth:`state_dict`. The sampler must be built over the same images and settings."""
         try:
             mine = self.state_dict()
-            for key in ("seed", "stream", "n_images", "names", "lr_patch", "scale"):
+            for key in ("seed", "stream", "n_images", "names", "lr_patch", "scale", "augment", "sampling"):
                 theirs = state.get(key, mine[key])
                 if isinstance(theirs, (list, tuple)):
                     theirs = list(theirs)
@@ -726,7 +769,7 @@ class PatchSampler:
     def split(self, n_parts: int = 2) -> list["PatchSampler"]:
         """Samplers over disjoint image subsets ``pairs[k::n_parts]``, each with its own stream."""
         return [
-            PatchSampler(part, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 1, k))
+            PatchSampler(part, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 1, k), **self._settings())
             for k, part in enumerate(split_pairs(self.pairs, n_parts))
         ]
 
@@ -737,5 +780,7 @@ class PatchSampler:
         if not (isinstance(rank, (int, np.integer)) and 0 <= rank < world_size):
             raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
         if world_size == 1:
-            return PatchSampler(self.pairs, self.lr_patch, self.scale, self.seed, stream=self.stream)
-        return PatchSampler(self.pairs, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 2, int(rank)))
+            return PatchSampler(self.pairs, self.lr_patch, self.scale, self.seed, stream=self.stream, **self._settings())
+        return PatchSampler(
+            self.pairs, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 2, int(rank)), **self._settings()
+        )

@@ -31,7 +31,7 @@ from trisr.space.config import SpaceConfig
 from trisr.space.cost import op_key
 from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
-from trisr.space.ops import Head, Tail, UpBlock, create_op
+from trisr.space.ops import Head, Tail, TailEntry, UpBlock, create_op
 from trisr.space.tree import Tree
 
 
@@ -46,7 +46,7 @@ def entry_modules(space: SpaceConfig) -> dict[str, tuple[nn.Module, int, nn.Modu
     out: dict[str, tuple[nn.Module, int, nn.Module | None]] = {
         "head": (Head(space.nf), 3, None),
         "up": (UpBlock(space.nf, space.variant), space.nf, nn.Sequential(*(UpBlock(space.nf, space.variant) for _ in range(3)))),
-        "tail": (Tail(space.nf, space.scale, space.variant), space.nf, None),
+        "tail": (TailEntry(Tail(space.nf, space.scale, space.variant, space.skip, space.output)), space.nf, None),
     }
     for name, ci, co in itertools.product(space.ops, space.widths, space.widths):
         chain = nn.Sequential(*(op(name, ci, co) for _ in range(3))) if ci == co else None

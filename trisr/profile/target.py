@@ -67,9 +67,21 @@ def resolve_latency_table(
     return lut, backend
 
 
+MEASURE_ROUNDS = 3
+
+
 def latency_report(model: DerivedNet, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
-    """Predicted vs measured latency of a derived network in the target runtime, against the budget."""
-    timing = measure_network(backend, model.genotype, lut.resolution, TimingProtocol(repeats=5), model=model)
+    """Predicted vs measured latency of a derived network in the target runtime, against the budget.
+
+    Measured in ``MEASURE_ROUNDS`` independent rounds (each compiles, warms up and times 5 windows) and judged on
+    the round with the median latency: on a shared machine one round of ~1 s can fall into a slow spell (seen
+    here: 34.4 ms in one round, 28.1-29.3 ms in the next three), and the median of rounds is robust to that
+    without favouring fast outliers. Every round is reported."""
+    rounds = [
+        measure_network(backend, model.genotype, lut.resolution, TimingProtocol(repeats=5), model=model)
+        for _ in range(MEASURE_ROUNDS)
+    ]
+    timing = sorted(rounds, key=lambda t: t.median_ms)[len(rounds) // 2]
     predicted = lut.predict_ms(model.genotype)
     verdict = None if budget_ms is None else ("PASS" if timing.median_ms <= budget_ms else "FAIL")
     return {
@@ -78,6 +90,7 @@ def latency_report(model: DerivedNet, lut: LatencyTable, backend: Backend, budge
             "backend": backend.describe(),
             "predicted_ms": predicted,
             "measured": timing.to_dict(),
+            "rounds_ms": [t.median_ms for t in rounds],
             "error_pct": 100 * (predicted - timing.median_ms) / timing.median_ms,
             "budget_ms": budget_ms,
             "verdict": verdict,

@@ -30,7 +30,7 @@ from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
-from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, versions, write_summary
+from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, save_supernet, versions, write_summary
 from trisr.search import dist
 from trisr.search.budget import BudgetController
 from trisr.search.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -62,7 +62,16 @@ def load_data(source: Path | None, scale: int, lr_patch: int) -> Data:
 
 
 def order_penalty(gamma_logits: torch.Tensor, tree, kind: str, lam: float) -> torch.Tensor:
-    """Network-level sorting device (method.md §6) on the raw node logits."""
+    """Network-level sorting device (method.md §6) on the raw node logits.
+
+    The search does not put this term in the Adam loss: it applies its gradient as a decoupled plain step
+    after the Adam step (:func:`order_step`, like AdamW's decoupled weight decay). Inside Adam, a node outside
+    the sparsestmax support (zero weight, zero reconstruction gradient) sees only the penalty's constant
+    gradient, which Adam normalises to a step of about ``arch_lr`` whatever λ is: over the quick preset's 150
+    steps every such leaf logit fell by 0.45 and the root's rose by 0.45 for λ = 1e-5, 1e-3 and 1e-1 alike
+    (``python -m trisr.benchmarks.order_penalty``). Decoupled, a step moves a logit by ``arch_lr`` times the
+    gradient (``arch_lr·λ`` on a complete leaf, ``arch_lr·λ·n_leaves`` on the root), so λ sets the strength.
+    """
     if kind == "none" or lam == 0.0:
         return gamma_logits.new_zeros(())
     if kind == "linear":
@@ -76,8 +85,52 @@ def order_penalty(gamma_logits: torch.Tensor, tree, kind: str, lam: float) -> to
     return lam * F.relu(gamma_logits[child] - gamma_logits[parent]).sum()
 
 
-def _lr_schedule(opt: torch.optim.Optimizer, phase: Phase) -> torch.optim.lr_scheduler.MultiStepLR:
-    return torch.optim.lr_scheduler.MultiStepLR(opt, phase.milestone_steps(), gamma=0.5)
+@torch.no_grad()
+def order_step(gamma: torch.Tensor, tree, kind: str, lam: float, lr: float, frozen: torch.Tensor | None = None) -> None:
+    """Decoupled sorting step: ``gamma -= lr * d(order_penalty)/d(gamma)``, in place, outside Adam's
+    normalisation (see :func:`order_penalty`). Deterministic and stateless, so resume stays bit-exact, and
+    identical on every rank (gamma is). A frozen gamma row (``frozen >= 0``) is left untouched."""
+    if kind == "none" or lam == 0.0 or (frozen is not None and bool((frozen >= 0).any())):
+        return
+    with torch.enable_grad():
+        g = gamma.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(order_penalty(g, tree, kind, lam), g)
+    gamma.sub_(lr * grad)
+
+
+def _lr_schedule(opt: torch.optim.Optimizer, phase: Phase) -> torch.optim.lr_scheduler.LRScheduler:
+    return phase.scheduler(opt)
+
+
+class EMA:
+    """Exponential moving average of a model's weights (BasicSR's ``net_g_ema``), kept in a copy of the model
+    so that it can be evaluated and saved like the model itself. The decay warms up as
+    ``min(decay, (1 + n) / (10 + n))`` so that short runs are not dominated by the initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        ema = list(self.module.state_dict().values())
+        cur = list(model.state_dict().values())
+        torch._foreach_mul_(ema, d)
+        torch._foreach_add_(ema, cur, alpha=1 - d)
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
 
 
 def _digest(tensors) -> str:
@@ -144,6 +197,8 @@ class SearchRun:
         self.trace_dir = os.environ.get("TRISR_SYNC_TRACE")
         self.elapsed = dict(self.ckpt["elapsed"]) if self.ckpt else {}
         self.history: list[dict] = list(json.loads(self.ckpt["history"])) if self.ckpt else []
+        #: Held-out PSNR of the shipped (EMA) weights during fine-tuning: logged, never used to choose anything.
+        self.curve: list[dict] = list(json.loads(self.ckpt.get("curve", "[]"))) if self.ckpt else []
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -158,7 +213,10 @@ class SearchRun:
         torch.manual_seed(self.config.seed + 7919 * (self.info.rank + 1) + 104729 * PHASES.index(phase))
 
     def _sampler(self, pairs: list[ImagePair], part: int) -> PatchSampler:
-        base = PatchSampler(pairs, self.config.lr_patch, self.config.space.scale, self.config.seed, stream=(part,))
+        cfg = self.config
+        base = PatchSampler(
+            pairs, cfg.lr_patch, cfg.space.scale, cfg.seed, stream=(part,), augment=cfg.augment, sampling=cfg.sampling
+        )
         return base.shard(self.info.rank, self.info.world_size)
 
     def _checkpoint(self, phase: str, step: int, state: dict, samplers: dict[str, PatchSampler]) -> None:
@@ -177,6 +235,7 @@ class SearchRun:
                 "ranks": json.dumps(per_rank),
                 "elapsed": self.elapsed,
                 "history": json.dumps(self.history),
+                "curve": json.dumps(self.curve),
                 "controller": json.dumps(self.controller.state_dict()),
                 **state,
             }
@@ -341,10 +400,12 @@ class SearchRun:
             if cfg.budget is not None and not self.controller.calibrated:
                 calib = dist.all_gather_object((rec.item(), cost.item()), info)[0]
                 self.controller.calibrate(calib[0], calib[1], cfg.cost_fraction)
-            arch_loss = rec + order_penalty(net.gamma, net.tree, cfg.order_penalty, cfg.order_lambda)
+            arch_loss = rec
             if cfg.budget is not None:
                 arch_loss = arch_loss + self.controller.weight * cost.to(arch_loss.dtype)
             optimizer_step(arch_loss, a_params, a_opt, info, also_zero=(w_opt,))
+            # Sorting device as a decoupled plain-gradient step, so that λ sets its strength (order_penalty).
+            order_step(net.gamma, net.tree, cfg.order_penalty, cfg.order_lambda, cfg.arch_lr, net.gamma_frozen)
             with torch.no_grad():
                 arch_now = net.arch_weights(r, "sample")
                 frozen = net.freeze_one_hot(arch_now)
@@ -408,6 +469,7 @@ class SearchRun:
         margins = {
             "op_min": float(R.top2_margin(net.alpha.detach()).min()),
             "node": float(R.top2_margin(net.gamma.detach()[None])[0]),
+            "width_min": float(R.top2_margin(net.omega.detach()).min()),
         }
         argmax_cost = self.cost_model.genotype_cost(genotype)
         steps: list[str] = []
@@ -431,6 +493,8 @@ class SearchRun:
             },
         }
         self.log.event("derive", genotype=genotype.path, node=genotype.node_index, **self.derivation)
+        if self.info.is_main:  # kept so that baselines can inherit from the same supernet (trisr.baselines)
+            save_supernet(self.out, net)
         derived = inherit(net, genotype)
         self._checkpoint(
             "finetune",
@@ -454,12 +518,16 @@ class SearchRun:
         start = 0
         opt = torch.optim.Adam(derived.parameters(), lr=phase.lr)
         sched = _lr_schedule(opt, phase)
+        ema = EMA(derived, phase.ema) if phase.ema > 0 else None
         self._phase_seed("finetune")
         if ckpt is not None and "opt" in ckpt:
             opt.load_state_dict(ckpt["opt"])
             sched.load_state_dict(ckpt["sched"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             self._restore_rank_state(samplers)
             start = ckpt["step"]
+        shipped = derived if ema is None else ema.module  # what is evaluated, saved and exported
 
         def save(done: int) -> None:
             self._checkpoint(
@@ -471,6 +539,7 @@ class SearchRun:
                     "derivation": json.dumps(self.derivation),
                     "opt": opt.state_dict(),
                     "sched": sched.state_dict(),
+                    **({} if ema is None else {"ema": ema.state_dict()}),
                 },
                 samplers,
             )
@@ -481,7 +550,9 @@ class SearchRun:
         def on_step(done: int, loss: float) -> None:
             self._trace("finetune", done, 1.0, derived)
             if done % val_every == 0:
-                psnr[0] = self._val_psnr(lambda: derived)
+                psnr[0] = self._val_psnr(lambda: shipped)
+                if psnr[0] is not None:
+                    self.curve.append({"step": done, "psnr_db": psnr[0]})
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {"loss": loss, "lr": sched.get_last_lr()[0], "psnr_db": psnr[0]}
                 self.reporter.step(done, metrics)
@@ -491,10 +562,10 @@ class SearchRun:
 
         self.reporter.phase("fine-tune", phase.steps, start)
         t0 = time.time()
-        train_steps(derived, samplers["finetune"], opt, sched, phase, start, self.info, self.device, on_step)
+        train_steps(derived, samplers["finetune"], opt, sched, phase, start, self.info, self.device, on_step, ema)
         self.reporter.end_phase()
         self._timed("finetune", t0)
-        return derived
+        return shipped
 
     # -- finish ------------------------------------------------------------------------------------------------
 
@@ -508,6 +579,7 @@ class SearchRun:
             self.reporter.end_phase()
             self._timed("evaluate", t0)
             summary = build_summary(cfg, derived, metrics, self.cost_model, self.derivation, self.elapsed, self.history, self.info.world_size, self.device)
+            summary["finetune_curve"] = self.curve
             if self.extra_summary is not None:
                 summary.update(self.extra_summary(derived))
             save_model(self.out, derived)
@@ -531,14 +603,17 @@ def optimizer_step(loss, params, opt, info, clip: float | None = None, sched=Non
         sched.step()
 
 
-def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, device, on_step) -> None:
-    """Plain L1 training of a derived network (fine-tuning, ``trisr train``); grads averaged across ranks."""
+def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, device, on_step, ema: EMA | None = None) -> None:
+    """Plain L1 training of a derived network (fine-tuning, ``trisr train``); grads averaged across ranks.
+    The one training loop of derived networks: searched, random and hand-designed ones all go through it."""
     params = list(model.parameters())
     model.train()
     for step in range(start, phase.steps):
         lr, hr = (t.to(device) for t in sampler.sample(phase.batch_size))
         loss = F.l1_loss(model(lr), hr)
         optimizer_step(loss, params, opt, info, phase.clip, sched)
+        if ema is not None:
+            ema.update(model)
         on_step(step + 1, loss.item())
     model.eval()
 

@@ -30,8 +30,9 @@ def make_divisible(value: float, divisor: int = 8, min_value: int = 3) -> int:
 class SpaceConfig:
     """Everything that fixes the shape of the search space.
 
-    The defaults are the paper's reference configuration: nf 64, 5 cells of 5 ops, 2 up blocks,
-    4 searchable cells per path, variant B, x4.
+    The defaults are the paper's reference configuration (nf 64, 5 cells of 5 ops, 2 up blocks,
+    4 searchable cells per path, variant B, x4) except the output head: trisr adds a nearest-neighbour
+    global skip with a linear output (``skip``, ``output``; the reference is ``none`` / ``tanh``).
     """
 
     nf: int = 64
@@ -48,10 +49,14 @@ class SpaceConfig:
     #: Derived ops with c_in == c_out use an identity shortcut (paper counts, §10.4 default) or keep
     #: the 1x1 conv the supernet trained ("conv", the faithful alternative).
     derived_shortcut: str = "identity"
+    #: Global skip and output map of the tail (trisr/space/ops.py::Tail). Deviation from the reference code
+    #: (no skip, ``(tanh + 1) / 2``), chosen by measurement: docs/method.md, docs/benchmarks.md.
+    skip: str = "nearest"
+    output: str = "linear"
 
     def __post_init__(self) -> None:
         # Imported here: the op registry imports this module.
-        from trisr.space.ops import OPS
+        from trisr.space.ops import OPS, OUTPUT_MAPS, SKIPS
 
         problems = []
         if self.nf < 8 or self.nf % 8:
@@ -72,6 +77,12 @@ class SpaceConfig:
             problems.append(f"variant A needs 2**num_up == scale, got num_up={self.num_up}, scale={self.scale}")
         if self.derived_shortcut not in ("identity", "conv"):
             problems.append("derived_shortcut must be 'identity' or 'conv'")
+        if self.skip not in SKIPS:
+            problems.append(f"skip must be one of {SKIPS}, got {self.skip!r}")
+        if self.output not in OUTPUT_MAPS:
+            problems.append(f"output must be one of {OUTPUT_MAPS}, got {self.output!r}")
+        elif self.output == "tanh" and self.skip != "none":
+            problems.append("output 'tanh' squashes the global skip; use output 'linear' with a skip")
         for op in self.ops:
             if op not in OPS:
                 problems.append(f"unknown op {op!r}; registered: {', '.join(OPS.names())}")
@@ -127,6 +138,9 @@ class SpaceConfig:
         if unknown:
             raise TrisrError(f"invalid search space: unknown keys {sorted(unknown)}")
         d = dict(d)
+        # Files written before the head options existed describe the reference head.
+        d.setdefault("skip", "none")
+        d.setdefault("output", "tanh")
         for key in ("ops", "width_multipliers"):
             if key in d:
                 d[key] = tuple(d[key])

@@ -21,7 +21,7 @@ from trisr.errors import BudgetError, CostTableError, TrisrError
 from trisr.space.config import SpaceConfig
 from trisr.space.count import count_macs, count_params
 from trisr.space.genotype import Genotype
-from trisr.space.ops import Head, Tail, UpBlock, create_op
+from trisr.space.ops import Head, Tail, TailEntry, UpBlock, create_op
 from trisr.space.tree import Tree
 
 COST_TABLE_SCHEMA_VERSION = 1
@@ -118,7 +118,7 @@ def analytic_cost_table(space: SpaceConfig, metric: str, resolution: tuple[int, 
     entries = {
         "head": cost(Head(space.nf), (1, 3, h, w)),
         "up": cost(UpBlock(space.nf, space.variant), feat),
-        "tail": cost(Tail(space.nf, space.scale, space.variant), feat),
+        "tail": cost(TailEntry(Tail(space.nf, space.scale, space.variant, space.skip, space.output)), feat),
     }
     for op, c_in, c_out in itertools.product(space.ops, space.widths, space.widths):
         module = create_op(op, c_in, c_out, conv_shortcut=conv_sc, dws_expansion=space.dws_expansion)

@@ -50,10 +50,10 @@ class DerivedNet(nn.Module):
             else:
                 blocks.append(UpBlock(space.nf, space.variant))
         self.blocks = nn.Sequential(*blocks)
-        self.tail = Tail(space.nf, space.scale, space.variant)
+        self.tail = Tail(space.nf, space.scale, space.variant, space.skip, space.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.blocks(self.head(x)))
+        return self.tail(self.blocks(self.head(x)), x)
 
 
 def create_derived(genotype: Genotype) -> DerivedNet:

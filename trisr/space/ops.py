@@ -53,14 +53,30 @@ class CellOp(nn.Module):
 
     ``conv_shortcut`` (residual ops only): build a 1x1 shortcut even when c_in == c_out. The supernet
     always does, because widths change from pass to pass (method.md §3.3).
+
+    ``in_mask`` / ``out_mask`` (supernet with masked width relaxation only; not keyword-only, because the
+    TorchScript tracer of the ONNX export passes defaults positionally): 1-D channel
+    masks (length nf) of the op's input and output edge, ``None`` for a full-width edge. Ops with an
+    internal width mask it with them, so that at one-hot masks the full-width op computes the derived op;
+    ops without one ignore them. They are never passed otherwise (derived network, sampled widths).
     """
 
     def __init__(self, c_in: int, c_out: int, conv_shortcut: bool = False) -> None:
         super().__init__()
         self.c_in, self.c_out = c_in, c_out
 
-    def forward(self, x: torch.Tensor, c_out: int | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        c_out: int | None = None,
+        in_mask: torch.Tensor | None = None,
+        out_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         raise NotImplementedError
+
+
+def _masked(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return h if mask is None else h * mask.view(1, -1, 1, 1)
 
 
 class _Shortcut(nn.Module):
@@ -82,7 +98,7 @@ class Skip(CellOp):
         super().__init__(c_in, c_out)
         self.conv = SlimConv2d(c_in, c_out, 1)
 
-    def forward(self, x, c_out=None):
+    def forward(self, x, c_out=None, in_mask=None, out_mask=None):
         return F.relu(self.conv(x, c_out))
 
 
@@ -94,13 +110,14 @@ class Conv3x3(CellOp):
         super().__init__(c_in, c_out)
         self.conv = SlimConv2d(c_in, c_out, 3)
 
-    def forward(self, x, c_out=None):
+    def forward(self, x, c_out=None, in_mask=None, out_mask=None):
         return F.relu(self.conv(x, c_out))
 
 
 @OPS.register("residual")
 class Residual(CellOp):
-    """3x3 conv, ReLU, 3x3 conv, plus shortcut, ReLU."""
+    """3x3 conv, ReLU, 3x3 conv, plus shortcut, ReLU. The internal width (conv1's output) is c_out,
+    masked with ``out_mask`` in the masked supernet."""
 
     def __init__(self, c_in: int, c_out: int, conv_shortcut: bool = False) -> None:
         super().__init__(c_in, c_out)
@@ -108,9 +125,9 @@ class Residual(CellOp):
         self.conv2 = SlimConv2d(c_out, c_out, 3)
         self.shortcut = _Shortcut(c_in, c_out, conv_shortcut)
 
-    def forward(self, x, c_out=None):
+    def forward(self, x, c_out=None, in_mask=None, out_mask=None):
         c_out = c_out or self.c_out
-        y = self.conv2(F.relu(self.conv1(x, c_out)), c_out)
+        y = self.conv2(_masked(F.relu(self.conv1(x, c_out)), out_mask), c_out)
         return F.relu(y + self.shortcut(x, c_out))
 
 
@@ -121,7 +138,9 @@ class DwsBlock(CellOp):
     Deviation from the reference supernet [project]: the expansion follows the *actual* input width
     (e * c_in) instead of staying at e * nf. The derived op has e * c_in channels (method.md §10.3), so with
     this choice the supernet computes exactly the function the derived network inherits (§10.4 step 3 no
-    longer changes it) and the cost tables price what the derived network runs.
+    longer changes it) and the cost tables price what the derived network runs. In the masked supernet
+    (full width) the hidden layer gets the expected mask of its first e * c_in channels,
+    ``sum_k p_k 1[ch < e*w_k] = in_mask.repeat_interleave(e)``, for the same reason.
     """
 
     expansion = 4
@@ -135,9 +154,12 @@ class DwsBlock(CellOp):
         self.project = SlimConv2d(hidden, c_out, 1)
         self.shortcut = _Shortcut(c_in, c_out, conv_shortcut)
 
-    def forward(self, x, c_out=None):
+    def forward(self, x, c_out=None, in_mask=None, out_mask=None):
         c_out = c_out or self.c_out
         h = F.relu(self.expand(x, self.expansion * x.shape[1]))
+        if in_mask is not None:
+            # Once, before the depthwise conv: it is channel-wise and bias-free, so masked channels stay 0.
+            h = _masked(h, in_mask.repeat_interleave(self.expansion))
         h = F.relu(self.depthwise(h))
         return F.relu(self.project(h, c_out) + self.shortcut(x, c_out))
 
@@ -174,14 +196,55 @@ class UpBlock(nn.Module):
         return self.conv(x)
 
 
+#: Global skips of the output head (issue: accuracy). ``none`` is the reference code's head; the others add
+#: an upsampled copy of the LR input to the tail's output, so the network only predicts the residual.
+SKIPS = ("none", "nearest", "bicubic")
+#: Output maps: the reference ``(tanh(y) + 1) / 2``, or ``linear`` (the value itself; the output is
+#: clamped to [0, 1] when it is quantised, as every SR network does).
+OUTPUT_MAPS = ("tanh", "linear")
+
+
 class Tail(nn.Module):
     """Variant B: 3x3 conv nf -> 3*s^2 with bias, PixelShuffle(s). Variant A: 3x3 conv nf -> 3 at HR.
-    Then the output map (tanh(y) + 1) / 2, shared by supernet and derived network (method.md §11 item 11)."""
 
-    def __init__(self, nf: int, scale: int, variant: str) -> None:
+    Then the global skip and the output map (both from the space configuration, shared by supernet and
+    derived network):
+
+    * ``skip="nearest"``: ``+ nearest_s(lr)``. Adding the nearest-upsampled input after PixelShuffle is the
+      same function as ABPN's anchor (the LR input repeated s^2 times and added before the shuffle): one
+      Resize and one Add at HR, no parameters;
+    * ``skip="bicubic"``: ``+ bicubic_s(lr)`` (torch/ONNX cubic, a = -0.75, half-pixel centres);
+    * ``output="tanh"``: ``(tanh(y) + 1) / 2`` (the reference code, method.md §11 item 11); ``linear``: ``y``.
+    """
+
+    def __init__(self, nf: int, scale: int, variant: str, skip: str = "none", output: str = "tanh") -> None:
         super().__init__()
+        if skip not in SKIPS or output not in OUTPUT_MAPS:
+            raise ValueError(f"skip must be one of {SKIPS} and output one of {OUTPUT_MAPS}")
+        self.scale, self.skip, self.output = scale, skip, output
         self.conv = nn.Conv2d(nf, 3 * scale * scale if variant == "B" else 3, 3, padding=1)
         self.shuffle = nn.PixelShuffle(scale) if variant == "B" else nn.Identity()
 
+    def forward(self, x: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.shuffle(self.conv(x))
+        if self.skip != "none":
+            if lr is None:
+                raise ValueError(f"a tail with skip={self.skip!r} needs the LR input")
+            y = y + F.interpolate(lr, scale_factor=self.scale, mode=self.skip, **_ALIGN[self.skip])
+        return (torch.tanh(y) + 1) / 2 if self.output == "tanh" else y
+
+
+_ALIGN = {"nearest": {}, "bicubic": {"align_corners": False}}
+
+
+class TailEntry(nn.Module):
+    """The tail as one latency/cost entry. An entry has a single input (the nf features), so the LR input of
+    the skip is stood in by the first three feature channels: the timed graph holds the skip's Resize and Add
+    in context, at the cost of one channel Slice (free in every runtime we profile)."""
+
+    def __init__(self, tail: Tail) -> None:
+        super().__init__()
+        self.tail = tail
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (torch.tanh(self.shuffle(self.conv(x))) + 1) / 2
+        return self.tail(x, x[:, :3] if self.tail.skip != "none" else None)

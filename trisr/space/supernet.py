@@ -6,7 +6,10 @@ Levels and their parameters:
 * cell level, ``alpha`` (cells x slots x ops): mixed op ``y = sum_o a_o * op_o(x; w_in, w_out) * s_in * s_out``;
 * kernel level, ``omega`` (cells x internal edges x widths): widths drawn by straight-through Gumbel
   (code-faithful default, scores ``s`` are exactly 1 forward) or relaxed by channel masking
-  (``y * sum_k p_k m_k``, abstract-faithful option, §4.5);
+  (``y * sum_k p_k m_k``, abstract-faithful option, §4.5): every op runs at full width nf, and the
+  expected mask of each edge multiplies the op's output and its internal width too (residual's conv1
+  output by the output edge's mask, dwsblock's hidden layer by ``sum_k p_k 1[ch < e*w_k]`` of the input
+  edge), so at one-hot widths the masked supernet computes exactly the inherited derived network;
 * network level, ``gamma`` (tree nodes): ``out = sum_v g_v * h_v`` over every node, then the tail.
 
 Candidates and subtrees whose relaxed weight is exactly 0 are skipped: they contribute nothing and get
@@ -70,12 +73,24 @@ class MixedOp(nn.Module):
             for name in space.ops
         )
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, live: list[bool], c_out: int) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        live: list[bool],
+        c_out: int,
+        *,
+        in_mask: torch.Tensor | None = None,
+        out_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``in_mask``/``out_mask``: channel masks (nf,) of the input/output edge (masked width relaxation,
+        ``None`` at a full-width edge), handed to the ops for their internal widths."""
+        masked = in_mask is not None or out_mask is not None
         out = None
         for w, is_live, op in zip(weights.unbind(0), live, self.candidates):
             if not is_live:  # weight exactly 0: no contribution and no gradient, skipping is exact
                 continue
-            y = w * op(x, c_out)
+            y = w * (op(x, c_out, in_mask=in_mask, out_mask=out_mask) if masked else op(x, c_out))
             out = y if out is None else out + y
         assert out is not None, "a mixed op needs at least one non-zero weight"
         return out
@@ -88,11 +103,18 @@ class SuperCell(nn.Module):
 
     def forward(self, x, alpha, live, channels, scores, masks):
         """alpha: (slots, ops) with ``live`` its non-zero pattern; channels: output width per slot;
-        scores: one scalar per slot (s_in * s_out); masks: None or a (slots, nf) channel mask per slot."""
+        scores: one scalar per slot (s_in * s_out); masks: None or a (slots, nf) channel mask per slot,
+        the mask of slot i's output edge (None for the full-width last edge). Slot i's input mask is
+        slot i-1's output mask (slot 0's input is full width); both also mask the ops' internal widths."""
         h = x
+        if masks is None:
+            for i, op in enumerate(self.ops):
+                h = op(h, alpha[i], live[i], channels[i]) * scores[i]
+            return 0.2 * h + x
         for i, op in enumerate(self.ops):
-            h = op(h, alpha[i], live[i], channels[i]) * scores[i]
-            if masks is not None and masks[i] is not None:
+            in_mask = masks[i - 1] if i > 0 else None
+            h = op(h, alpha[i], live[i], channels[i], in_mask=in_mask, out_mask=masks[i]) * scores[i]
+            if masks[i] is not None:
                 h = h * masks[i].view(1, -1, 1, 1)
         return 0.2 * h + x
 
@@ -109,7 +131,7 @@ class Supernet(nn.Module):
         self.head = Head(space.nf)
         self.cells = nn.ModuleList(SuperCell(space) for _ in range(self.tree.num_cells))
         self.ups = nn.ModuleList(UpBlock(space.nf, space.variant) for _ in range(self.tree.num_ups))
-        self.tail = Tail(space.nf, space.scale, space.variant)
+        self.tail = Tail(space.nf, space.scale, space.variant, space.skip, space.output)
         n_cells, n_nodes = self.tree.num_cells, len(self.tree)
         # Small random logits instead of the reference constants: exact ties would make the first
         # sparsestmax push undefined (method.md §4.3, tie-breaking pitfall).
@@ -225,7 +247,7 @@ class Supernet(nn.Module):
             if gamma_live[node.index]:
                 g = arch.gamma[node.index]
                 out = g * h if out is None else out + g * h
-        return self.tail(out)
+        return self.tail(out, x)
 
     # -- derivation ----------------------------------------------------------------------------------------
 
