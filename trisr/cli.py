@@ -235,7 +235,7 @@ def train(
     source: Path = typer.Argument(..., help="A run folder (fine-tune its weights) or a genotype JSON (train from scratch)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
     out: Path = typer.Option(..., "--out", help="Output run folder."),
-    preset: str = typer.Option("quick", "--preset", help="Take the fine-tuning recipe of this preset (what searched networks get after derivation)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Take the fine-tuning recipe of this preset (what searched networks get after derivation). Default: the source run's own recipe, else quick's."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's step count."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Override the recipe's learning rate."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override the recipe's batch size."),
@@ -252,7 +252,12 @@ def train(
     from trisr.search.config import preset as get_preset
     from trisr.train import train as run_train
 
-    recipe = get_preset(preset).recipe()
+    if preset is None and source.is_dir() and (source / "config.json").exists():
+        from trisr.search.config import RunConfig
+
+        recipe = RunConfig.load(source / "config.json").recipe()
+    else:
+        recipe = get_preset(preset or "quick").recipe()
     changes = {k: v for k, v in (("steps", steps), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     if any(v < 1 for k, v in changes.items() if k != "lr") or (lr is not None and lr <= 0) or (lr_patch is not None and lr_patch < 4):
         raise TrisrError("--steps and --batch-size must be >= 1, --lr > 0 and --patch >= 4")
