@@ -127,7 +127,7 @@ def search(
     preset: str = typer.Option(
         "quick", "--preset",
         help="quick: demo run, nf 32, 9 tree nodes, x2, ~9 min end to end on a 2-core CPU; "
-        "cpu: the most a CPU does, nf 48, 14 nodes, x2, ~45 min on 2 cores; "
+        "cpu: larger space, nf 48, 14 nodes, x2, 60 min measured on one shared core (no PSNR gain over quick yet); "
         "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),

@@ -239,7 +239,8 @@ def _quick() -> RunConfig:
 
 
 def _cpu() -> RunConfig:
-    # Between quick and paper: the most a 2-core CPU does in about 45 minutes end to end (docs/benchmarks.md).
+    # Between quick and paper, meant to fit ~45 minutes on a 2-core CPU. Measured (docs/benchmarks.md §6.8): 60 min on
+    # one shared core, +1.75 dB, not yet better than quick; its schedule is a first cut, not a tuned one.
     # nf 48 (widths {16, 24, 32, 40, 48}), 1 stem + 3 searchable cells + 1 up block, x2; same recipe as quick
     # with a longer fine-tune.
     quick = _quick()
