@@ -21,9 +21,14 @@ from trisr.search.config import Recipe, RunConfig
 from trisr.space.cost import CostModel, CostTable
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
-from trisr.space.sample import sample_in_band
+from trisr.space.sample import sample_in_band, space_tree
 
 INITS = ("scratch", "inherited")
+
+
+def _run_cost_model(run: Path, cfg: RunConfig) -> CostModel:
+    """The cost model of the table the run searched with (its analytic or latency table, kept in the run)."""
+    return CostModel(CostTable.load(run / COST_TABLE_FILE), cfg.space, space_tree(cfg.space))
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,7 @@ def candidates_for_run(run: Path, n_random: int, seed: int = 0, inits: tuple[str
         raise TrisrError(f"unknown init(s) {bad}; choose from {INITS}")
     cfg = RunConfig.load(run / CONFIG_FILE)
     searched = Genotype.load(run / GENOTYPE_FILE)
-    table = CostTable.load(run / COST_TABLE_FILE)
-    from trisr.space.tree import Tree
-
-    model = CostModel(table, cfg.space, Tree(cfg.space.num_cell_path_search, cfg.space.num_up, cfg.space.num_stem))
+    model = _run_cost_model(run, cfg)
     hi = cfg.budget if cfg.budget is not None else model.genotype_cost(searched)
     lo = hi * (1.0 - cfg.budget_band)
     if "inherited" in inits and not (run / SUPERNET_FILE).exists():
@@ -108,10 +110,7 @@ def baselines_for_run(
     run, out = Path(run), Path(out)
     cfg = RunConfig.load(run / CONFIG_FILE)
     recipe = cfg.recipe()
-    table = CostTable.load(run / COST_TABLE_FILE)
-    from trisr.space.tree import Tree
-
-    model = CostModel(table, cfg.space, Tree(cfg.space.num_cell_path_search, cfg.space.num_up, cfg.space.num_stem))
+    model = _run_cost_model(run, cfg)
     searched_summary = read_summary(run)
     rows = [_row("searched", "searched", "inherited", Genotype.load(run / GENOTYPE_FILE), searched_summary, model, run)]
     out.mkdir(parents=True, exist_ok=True)

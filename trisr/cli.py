@@ -258,9 +258,10 @@ def train(
         recipe = RunConfig.load(source / "config.json").recipe()
     else:
         recipe = get_preset(preset or "quick").recipe()
-    changes = {k: v for k, v in (("steps", steps), ("lr", lr), ("batch_size", batch_size)) if v is not None}
-    if any(v < 1 for k, v in changes.items() if k != "lr") or (lr is not None and lr <= 0) or (lr_patch is not None and lr_patch < 4):
+    too_small = (steps, 1), (batch_size, 1), (lr_patch, 4)
+    if any(v is not None and v < least for v, least in too_small) or (lr is not None and lr <= 0):
         raise TrisrError("--steps and --batch-size must be >= 1, --lr > 0 and --patch >= 4")
+    changes = {k: v for k, v in (("steps", steps), ("lr", lr), ("batch_size", batch_size)) if v is not None}
     recipe = recipe.replace(**changes)
     if lr_patch is not None:
         recipe = replace(recipe, lr_patch=lr_patch)

@@ -142,7 +142,6 @@ def main() -> None:
         "preset": args.preset,
         "arch_lr": cfg.arch_lr,
         "arch_betas": list(cfg.arch_betas),
-        "engine_decoupled": hasattr(engine, "order_step"),
     }
     if "a" in args.part:
         steps = args.steps or cfg.search.steps

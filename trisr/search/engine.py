@@ -98,10 +98,6 @@ def order_step(gamma: torch.Tensor, tree, kind: str, lam: float, lr: float, froz
     gamma.sub_(lr * grad)
 
 
-def _lr_schedule(opt: torch.optim.Optimizer, phase: Phase) -> torch.optim.lr_scheduler.LRScheduler:
-    return phase.scheduler(opt)
-
-
 class EMA:
     """Exponential moving average of a model's weights (BasicSR's ``net_g_ema``), kept in a copy of the model
     so that it can be evaluated and saved like the model itself. The decay warms up as
@@ -313,7 +309,7 @@ class SearchRun:
         samplers = {"warmup": self._sampler(data.train, 0)}
         params = net.weight_parameters()
         opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
-        sched = _lr_schedule(opt, phase)
+        sched = phase.scheduler(opt)
         start = 0
         self._phase_seed("warmup")
         if self.ckpt and self.ckpt["phase"] == "warmup":
@@ -372,7 +368,7 @@ class SearchRun:
         samplers = {"arch": self._sampler(arch_half, 1), "weight": self._sampler(weight_half, 2)}
         w_params, a_params = net.weight_parameters(), net.arch_parameters()
         w_opt = torch.optim.Adam(w_params, lr=phase.lr, betas=(0.9, 0.999))
-        w_sched = _lr_schedule(w_opt, phase)
+        w_sched = phase.scheduler(w_opt)
         a_opt = torch.optim.Adam(a_params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=0.0)
         start = 0
         self._phase_seed("search")
@@ -517,7 +513,7 @@ class SearchRun:
         samplers = {"finetune": self._sampler(data.train, 3)}
         start = 0
         opt = torch.optim.Adam(derived.parameters(), lr=phase.lr)
-        sched = _lr_schedule(opt, phase)
+        sched = phase.scheduler(opt)
         ema = EMA(derived, phase.ema) if phase.ema > 0 else None
         self._phase_seed("finetune")
         if ckpt is not None and "opt" in ckpt:

@@ -202,6 +202,8 @@ SKIPS = ("none", "nearest", "bicubic")
 #: Output maps: the reference ``(tanh(y) + 1) / 2``, or ``linear`` (the value itself; the output is
 #: clamped to [0, 1] when it is quantised, as every SR network does).
 OUTPUT_MAPS = ("tanh", "linear")
+#: Interpolation arguments per skip (half-pixel centres for cubic, as ONNX Resize and every runtime expect).
+_ALIGN = {"nearest": {}, "bicubic": {"align_corners": False}}
 
 
 class Tail(nn.Module):
@@ -232,9 +234,6 @@ class Tail(nn.Module):
                 raise ValueError(f"a tail with skip={self.skip!r} needs the LR input")
             y = y + F.interpolate(lr, scale_factor=self.scale, mode=self.skip, **_ALIGN[self.skip])
         return (torch.tanh(y) + 1) / 2 if self.output == "tanh" else y
-
-
-_ALIGN = {"nearest": {}, "bicubic": {"align_corners": False}}
 
 
 class TailEntry(nn.Module):
