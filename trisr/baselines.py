@@ -1,7 +1,8 @@
 """Baselines trained exactly like a searched network: random architectures of the same space in the same cost
 band, and the searched architecture itself trained from scratch (the single-phase claim, method.md §8).
 
-The interface is genotype in, trained run folder out (:func:`train_genotype`); :func:`baselines_for_run`
+The interface is architecture in (a genotype, or a ``trisr.zoo.ZooSpec``), trained run folder out
+(:func:`train_arch`, alias ``train_genotype``); :func:`baselines_for_run`
 builds the usual comparison for one finished search run. Every network goes through :func:`trisr.train.train`
 with the run's own fine-tuning recipe (``RunConfig.recipe()``), seed and data, so the only difference between
 rows is the architecture and where its weights start.
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from trisr.errors import TrisrError
 from trisr.progress import Reporter
-from trisr.rundir import CONFIG_FILE, COST_TABLE_FILE, GENOTYPE_FILE, SUPERNET_FILE, load_supernet, read_summary, save_model
+from trisr.rundir import (
+    ARCH_FILE, CONFIG_FILE, COST_TABLE_FILE, GENOTYPE_FILE, SUPERNET_FILE, load_supernet, read_summary, save_model,
+)
 from trisr.search.checkpoint import atomic_write_json
 from trisr.search.config import Recipe, RunConfig
 from trisr.space.cost import CostModel, CostTable
@@ -41,8 +44,8 @@ class Candidate:
     genotype: Genotype
 
 
-def train_genotype(
-    genotype: Genotype,
+def train_arch(
+    arch,
     out: Path,
     recipe: Recipe,
     *,
@@ -52,24 +55,32 @@ def train_genotype(
     reporter: Reporter | None = None,
     resume: bool = False,
 ) -> dict:
-    """Train ``genotype`` into the run folder ``out`` and return its summary.
+    """Train ``arch`` (a ``Genotype`` or a ``ZooSpec``) into the run folder ``out`` and return its summary.
 
-    With ``supernet_run`` the weights start from that run's supernet by mapping and slicing (as a searched
-    network's do); without, from the default initialisation. A finished folder is read back, not retrained.
+    With ``supernet_run`` (genotypes only) the weights start from that run's supernet by mapping and slicing (as
+    a searched network's do); without, from the default initialisation. A finished folder is read back, not
+    retrained.
     """
     from trisr.train import train
 
     out = Path(out)
     if (out / "summary.json").exists() and (out / "model.safetensors").exists():
         return read_summary(out)
+    if supernet_run is not None and arch.kind != "trisr":
+        raise TrisrError(f"only trisr genotypes inherit supernet weights; a {arch.kind} network trains from scratch")
     start = out.parent / f"{out.name}.start"
     start.mkdir(parents=True, exist_ok=True)
     if supernet_run is not None:
-        save_model(start, inherit(load_supernet(supernet_run), genotype))
+        save_model(start, inherit(load_supernet(supernet_run), arch))
     else:
-        atomic_write_json(start / GENOTYPE_FILE, genotype.to_dict())
+        own, other = (GENOTYPE_FILE, ARCH_FILE) if arch.kind == "trisr" else (ARCH_FILE, GENOTYPE_FILE)
+        (start / other).unlink(missing_ok=True)
+        atomic_write_json(start / own, arch.to_dict())
     resume = resume or (out / "checkpoint.pt").exists()
     return train(start, out, recipe, data, seed, resume, reporter)
+
+
+train_genotype = train_arch  # the name before zoo networks existed
 
 
 def candidates_for_run(run: Path, n_random: int, seed: int = 0, inits: tuple[str, ...] = INITS) -> list[Candidate]:
@@ -116,7 +127,7 @@ def baselines_for_run(
     out.mkdir(parents=True, exist_ok=True)
     for cand in candidates_for_run(run, n_random, seed, inits):
         folder = out / f"{cand.name}-{cand.init}"
-        summary = train_genotype(
+        summary = train_arch(
             cand.genotype, folder, recipe, supernet_run=run if cand.init == "inherited" else None,
             data=data, seed=cfg.seed, reporter=reporter,
         )

@@ -97,18 +97,26 @@ def _metrics_table(title: str, metrics: dict) -> Table:
 
 def _summary_table(summary: dict) -> Table:
     t = Table(title="derived network", show_header=False)
-    g = summary["genotype"]
-    t.add_row("path (stem first)", f"{g['path']}  (node {g.get('node_index')})")
+    g = summary.get("genotype")
+    if g is not None:
+        t.add_row("path (stem first)", f"{g['path']}  (node {g.get('node_index')})")
+    else:
+        arch = summary.get("arch", {})
+        t.add_row("network", f"{arch.get('family')} x{arch.get('scale')} {json.dumps(arch.get('knobs', {}))}")
     t.add_row("params", f"{summary['params']:,}")
     h, w = summary["macs_resolution"]
     t.add_row(f"MACs @ {h}x{w} LR", f"{summary['macs'] / 1e9:.3f} G")
     lat = summary.get("latency")
     if lat:
         h, w = lat["resolution"]
+        predicted = (
+            f"{lat['predicted_ms']:.2f} ms ({lat['error_pct']:+.1f} %)" if lat["predicted_ms"] is not None
+            else f"none ({lat.get('predicted_reason')})"
+        )
         t.add_row(
             f"latency @ {h}x{w} LR",
             f"measured {lat['measured']['median_ms']:.2f} ms (p90 {lat['measured']['p90_ms']:.2f}), predicted "
-            f"{lat['predicted_ms']:.2f} ms ({lat['error_pct']:+.1f} %), {lat['backend']['backend']}"
+            f"{predicted}, {lat['backend']['backend']}"
             + (f", budget {lat['budget_ms']:g} ms  {lat['verdict']}" if lat["budget_ms"] is not None else ""),
         )
     cost = summary.get("cost")
@@ -229,10 +237,35 @@ def search(
         raise typer.Exit(1)
 
 
+def _zoo_spec(arch: str, scale: Optional[int], width: Optional[int], knobs: list[str]):
+    """The ZooSpec of ``trisr train --arch``: knob values parsed by each knob's declared type (never evaluated)."""
+    from trisr.zoo import ZooSpec, get_family
+
+    family = get_family(arch)
+    values: dict = {}
+    for item in knobs:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise TrisrError(f"--knob takes NAME=VALUE, got {item!r}")
+        if name in values:
+            raise TrisrError(f"--knob {name} given twice")
+        values[name] = value
+    if width is not None:
+        if "width" in values:
+            raise TrisrError("give the width once: --width or --knob width=...")
+        values["width"] = width
+    return ZooSpec(family.name, 2 if scale is None else scale, values)
+
+
 @app.command()
 @_user_errors
 def train(
-    source: Path = typer.Argument(..., help="A run folder (fine-tune its weights) or a genotype JSON (train from scratch)."),
+    source: Optional[Path] = typer.Argument(None, help="A run folder (fine-tune its weights) or a genotype / arch JSON (train from scratch). Or give --arch."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Train a zoo network (trisr zoo lists them) from scratch instead of SOURCE."),
+    width: Optional[int] = typer.Option(None, "--width", help="With --arch: the family's width knob."),
+    knob: list[str] = typer.Option([], "--knob", help="With --arch: NAME=VALUE, repeatable (e.g. --knob blocks=4 --knob skip=none)."),
+    scale: Optional[int] = typer.Option(None, "--scale", help="With --arch: upscaling factor (default 2)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
     out: Path = typer.Option(..., "--out", help="Output run folder."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Take the fine-tuning recipe of this preset (what searched networks get after derivation). Default: the source run's own recipe, else quick's."),
@@ -245,14 +278,21 @@ def train(
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Train or fine-tune a derived network with a preset's fine-tuning recipe (method.md §8.1 step 5)."""
+    """Train or fine-tune a network with a preset's fine-tuning recipe (method.md §8.1 step 5): a run's network,
+    a genotype, or a zoo network (--arch) from scratch, exactly as searched networks are trained after derivation.
+    --arch bicubic has nothing to train: it is evaluated and written as a run folder as it is."""
     from dataclasses import replace
 
     from trisr.progress import RichReporter
     from trisr.search.config import preset as get_preset
     from trisr.train import train as run_train
 
-    if preset is None and source.is_dir() and (source / "config.json").exists():
+    if (source is None) == (arch is None):
+        raise TrisrError("give exactly one of SOURCE (run folder or architecture file) and --arch FAMILY")
+    if arch is None and (width is not None or knob or scale is not None):
+        raise TrisrError("--width, --knob and --scale apply to --arch only")
+    start = _zoo_spec(arch, scale, width, knob) if arch is not None else source
+    if preset is None and source is not None and source.is_dir() and (source / "config.json").exists():
         from trisr.search.config import RunConfig
 
         recipe = RunConfig.load(source / "config.json").recipe()
@@ -265,9 +305,9 @@ def train(
     recipe = recipe.replace(**changes)
     if lr_patch is not None:
         recipe = replace(recipe, lr_patch=lr_patch)
-    if not source.exists():
+    if source is not None and not source.exists():
         raise TrisrError(f"{source} does not exist")
-    summary = run_train(source, out, recipe, data, seed, resume, RichReporter(err_console), _device(device))
+    summary = run_train(start, out, recipe, data, seed, resume, RichReporter(err_console), _device(device))
     if summary:
         err_console.print(_metrics_table("held-out images", summary["metrics"]))
         if as_json:
@@ -277,7 +317,7 @@ def train(
 @app.command("eval")
 @_user_errors
 def eval_cmd(
-    run: Path = typer.Argument(..., help="Run folder with genotype.json and model.safetensors."),
+    run: Path = typer.Argument(..., help="Run folder with genotype.json or arch.json, and model.safetensors."),
     data: Optional[Path] = typer.Option(None, "--data", help="Benchmark folder (Set5, DIV2K valid, ...); default the embedded held-out photos."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Border crop (default: scale)."),
     device: str = typer.Option("auto", "--device"),
@@ -290,7 +330,7 @@ def eval_cmd(
 
     dev = _device(device)
     model = load_model(run, dev)
-    scale = model.genotype.space.scale
+    scale = model.arch.scale
     pairs = load_pairs(data, scale, "val")
     metrics = evaluate(model, pairs, scale, dev, crop=crop)
     metrics["data"] = str(data) if data else "embedded held-out"
@@ -322,7 +362,7 @@ def upscale(
     else:
         dev = _device(device)
         model = load_model(run, dev)
-        scale = model.genotype.space.scale
+        scale = model.arch.scale
         sr_fn = lambda img: super_resolve(model, img, dev)  # noqa: E731
     single_file = output.suffix.lower() == ".png"
     if single_file and len(images) != 1:
@@ -332,6 +372,59 @@ def upscale(
         target = output if single_file else output / f"{path.stem}_x{scale}.png"
         save_image(target, sr_fn(img))
         err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
+
+
+def zoo_rows(scale: int, resolution: tuple[int, int] = (256, 256)) -> list[dict]:
+    """One row per zoo family: default knobs, params and GMAC of the default and of the smallest and largest ladder
+    rungs at ``resolution`` LR, and its note."""
+    from trisr.space.count import count_macs, count_params
+    from trisr.zoo import list_zoo
+
+    shape = (1, 3, *resolution)
+    rows = []
+    for fam in list_zoo():
+        if scale not in fam.scales:
+            continue
+
+        def cost(knobs: dict) -> dict:
+            spec = fam.spec(scale, **knobs)
+            model = spec.build()
+            return {"knobs": spec.knobs, "params": count_params(model), "gmac": count_macs(model, shape) / 1e9}
+
+        rows.append({
+            "family": fam.name, "scale": scale, "default": cost({}), "smallest": cost(fam.ladder[0]),
+            "largest": cost(fam.ladder[-1]), "ladder_rungs": len(fam.ladder), "note": fam.note,
+            "knobs": {k: knob.describe() for k, knob in sorted(fam.knobs.items())},
+        })
+    return rows
+
+
+@app.command()
+@_user_errors
+def zoo(
+    scale: int = typer.Option(2, "--scale", help="Upscaling factor."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+) -> None:
+    """The zoo of hand-designed efficient SR networks (train one with trisr train --arch FAMILY)."""
+    rows = zoo_rows(scale)
+    if not rows:
+        raise TrisrError(f"no zoo family supports scale {scale}")
+    table = Table(title=f"trisr zoo, x{scale}: params and GMAC at 256x256 LR")
+    for col in ("family", "default knobs", "params", "GMAC", "smallest rung", "largest rung", "note"):
+        table.add_column(col, justify="right" if col in ("params", "GMAC") else "left", overflow="fold")
+
+    def rung(r: dict) -> str:
+        knobs = " ".join(f"{k}={v}" for k, v in r["knobs"].items() if k != "skip") or "-"
+        return f"{knobs}\n{r['params'] / 1e3:,.1f}k, {r['gmac']:.3f} G"
+
+    for r in rows:
+        d = r["default"]
+        knobs = " ".join(f"{k}={v}" for k, v in d["knobs"].items()) or "-"
+        table.add_row(r["family"], knobs, f"{d['params']:,}", f"{d['gmac']:.3f}", rung(r["smallest"]),
+                      rung(r["largest"]), r["note"])
+    err_console.print(table)
+    if as_json:
+        _print_json(rows)
 
 
 RUNTIMES = (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"), ("tensorrt", "tensorrt"))
@@ -375,8 +468,12 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
 def _register_plugins() -> None:
     # Commands that live with their subsystem register themselves here.
     from trisr.profile.cli import register as register_profile
+    from trisr.report.cli import register as register_report
+    from trisr.study.cli import register as register_study
 
     register_profile(app)
+    register_study(app)
+    register_report(app)
 
 
 _register_plugins()

@@ -3,13 +3,18 @@
 Layout::
 
     RUN/config.json        run configuration (schema-versioned)
-    RUN/genotype.json      the derived architecture (schema-versioned)
+    RUN/genotype.json      the derived architecture (schema-versioned), for trisr networks
+    RUN/arch.json          instead of genotype.json, for zoo networks: the ``trisr.zoo.ZooSpec``
     RUN/model.safetensors  the derived network's weights
     RUN/summary.json       metrics, costs, settings, versions, wall time
     RUN/log.txt            human-readable log;  RUN/events.jsonl  the same, one JSON object per line
     RUN/cost_table.json    the cost table the search used (analytic, or calibrated latency)
     RUN/checkpoint.pt      resumable state (atomic; loaded with weights_only=True)
     RUN/supernet.safetensors  the trained supernet at derivation (for inherited baselines of the same run)
+
+Every network trisr handles exposes ``model.arch`` (``.kind``, ``.scale``, ``.digest()``, ``.to_dict()``): a
+:class:`~trisr.space.genotype.Genotype` (kind ``trisr``) or a :class:`~trisr.zoo.ZooSpec` (kind ``zoo``).
+:func:`save_model` writes the file of its kind, :func:`load_model` reads whichever the folder holds.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 
 GENOTYPE_FILE = "genotype.json"
+ARCH_FILE = "arch.json"
 MODEL_FILE = "model.safetensors"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
@@ -80,33 +86,96 @@ def versions() -> dict:
     }
 
 
-def save_model(out: Path, model: DerivedNet) -> None:
+def arch_record(arch) -> dict:
+    """An architecture as a JSON dict that says its kind (checkpoints, sidecars): ``{"kind": ..., **arch.to_dict()}``."""
+    return {**arch.to_dict(), "kind": arch.kind}
+
+
+def arch_from_record(d: dict):
+    """The architecture of :func:`arch_record` (or of a plain genotype dict, which has no kind)."""
+    if not isinstance(d, dict):
+        raise TrisrError("invalid architecture record (expected a JSON object)")
+    kind = d.get("kind", "trisr")
+    if kind == "zoo":
+        from trisr.zoo import ZooSpec
+
+        return ZooSpec.from_dict(d)
+    if kind != "trisr":
+        raise TrisrError(f"unknown architecture kind {kind!r} (expected trisr or zoo)")
+    return Genotype.from_dict({k: v for k, v in d.items() if k != "kind"})
+
+
+def load_arch(path: str | Path):
+    """The architecture of a genotype file, an arch file (any JSON file: dispatched on its content) or a run folder
+    (``Genotype`` or ``ZooSpec``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = _arch_file(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrisrError(f"architecture file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TrisrError(f"architecture file {path} is not valid JSON: {exc}") from None
+    if isinstance(d, dict) and "kind" not in d and "family" in d:
+        d = {**d, "kind": "zoo"}
+    return arch_from_record(d)
+
+
+def build_model(arch) -> torch.nn.Module:
+    """A freshly initialised network of ``arch`` (a ``Genotype`` or a ``ZooSpec``); ``model.arch`` is ``arch``."""
+    if getattr(arch, "kind", None) == "zoo":
+        return arch.build()
+    if isinstance(arch, Genotype):
+        return DerivedNet(arch)
+    raise TrisrError(f"not an architecture: {type(arch).__name__}")
+
+
+def _arch_file(run: Path) -> Path:
+    """The one architecture file of a run folder (genotype.json or arch.json); TrisrError for none or both."""
+    have = [run / name for name in (GENOTYPE_FILE, ARCH_FILE) if (run / name).exists()]
+    if not have:
+        raise TrisrError(f"{run} holds neither {GENOTYPE_FILE} nor {ARCH_FILE}; is it a finished trisr run?")
+    if len(have) == 2:
+        raise TrisrError(f"{run} holds both {GENOTYPE_FILE} and {ARCH_FILE}; remove the one that does not belong")
+    return have[0]
+
+
+def save_model(out: Path, model: torch.nn.Module) -> None:
+    """The network's weights (safetensors) and its architecture file (genotype.json or arch.json, by kind)."""
+    arch = model.arch
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = out / (MODEL_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"genotype_digest": model.genotype.digest(), "format": "trisr-derived"})
+    meta = {"arch_digest": arch.digest(), "kind": arch.kind}
+    if arch.kind == "trisr":
+        meta.update(genotype_digest=arch.digest(), format="trisr-derived")
+    else:
+        meta.update(format=f"trisr-{arch.kind}")
+    save_file(state, str(tmp), metadata=meta)
     tmp.replace(out / MODEL_FILE)
-    atomic_write_json(out / GENOTYPE_FILE, model.genotype.to_dict())
+    own, other = (GENOTYPE_FILE, ARCH_FILE) if arch.kind == "trisr" else (ARCH_FILE, GENOTYPE_FILE)
+    atomic_write_json(out / own, arch.to_dict())
+    (out / other).unlink(missing_ok=True)  # one architecture file per folder
 
 
-def load_model(run: str | Path, device: str | torch.device = "cpu") -> DerivedNet:
-    """The derived network of a run folder, weights loaded safely from safetensors."""
+def load_model(run: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The network of a run folder (trisr or zoo, by the architecture file it holds), weights loaded safely
+    from safetensors."""
     run = Path(run)
     if not run.is_dir():
         raise TrisrError(f"run folder not found: {run}")
-    if not (run / GENOTYPE_FILE).exists():
-        raise TrisrError(f"{run} holds no {GENOTYPE_FILE}; is it a finished trisr run?")
+    arch_path = _arch_file(run)
     if not (run / MODEL_FILE).exists():
         raise TrisrError(f"{run} holds no {MODEL_FILE}; the run has not finished (resume it with --resume)")
-    genotype = Genotype.load(run / GENOTYPE_FILE)
-    model = DerivedNet(genotype)
+    model = build_model(load_arch(arch_path))
     try:
         state = load_file(str(run / MODEL_FILE))
     except Exception as exc:
         raise TrisrError(f"cannot read weights {run / MODEL_FILE}: {exc}") from None
     missing = set(model.state_dict()) ^ set(state)
     if missing:
-        raise TrisrError(f"weights in {run / MODEL_FILE} do not match the genotype (tensors {sorted(missing)[:3]}...)")
+        raise TrisrError(f"weights in {run / MODEL_FILE} do not match the architecture (tensors {sorted(missing)[:3]}...)")
     model.load_state_dict(state)
     return model.to(device).eval()
 

@@ -1,7 +1,10 @@
-"""``trisr train``: train or fine-tune a derived network from a genotype, resumable.
+"""``trisr train``: train or fine-tune a network, resumable: a derived network from a genotype, or a zoo
+network (:mod:`trisr.zoo`) from its spec.
 
-Starts from a run's weights (fine-tune) or from scratch (a genotype JSON), trains with L1 on random
-LR/HR patches, and writes the same run-folder files as a search (model, genotype, summary, log)."""
+Starts from a run's weights (fine-tune) or from scratch (a genotype or arch JSON, or an architecture object),
+trains with L1 on random LR/HR patches, and writes the same run-folder files as a search (model, architecture,
+summary, log). A network without parameters (the zoo's ``bicubic``) has nothing to train: it is evaluated as
+it is and written as a run folder with its (empty) weights, its arch file and its summary."""
 
 from __future__ import annotations
 
@@ -15,27 +18,49 @@ from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
-from trisr.rundir import CHECKPOINT_FILE, GENOTYPE_FILE, RunLog, load_model, save_model, versions, write_summary
+from trisr.rundir import (
+    CHECKPOINT_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model, versions,
+    write_summary,
+)
 from trisr.search import dist
 from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Recipe
 from trisr.search.engine import EMA, train_steps
 from trisr.space.count import count_macs, count_params
-from trisr.space.derived import DerivedNet
-from trisr.space.genotype import Genotype
 
 
-def load_start(source: Path) -> tuple[DerivedNet, str]:
-    """A run folder gives its trained network; a genotype file gives a freshly initialised one."""
+def load_start(source) -> tuple[torch.nn.Module, str]:
+    """A run folder gives its trained network; an architecture file (genotype.json / arch.json), a folder with
+    only one, or an architecture object (Genotype, ZooSpec) gives a freshly initialised one."""
+    if not isinstance(source, (str, Path)):
+        return build_model(source), f"{_describe(source)}, fresh weights"
+    source = Path(source)
     if source.is_dir():
         if (source / "model.safetensors").exists():
             return load_model(source), f"weights of run {source}"
-        return DerivedNet(Genotype.load(source / GENOTYPE_FILE)), f"genotype of {source}, fresh weights"
-    return DerivedNet(Genotype.load(source)), f"genotype {source}, fresh weights"
+        arch = load_arch(source)
+        return build_model(arch), f"{arch.kind} architecture of {source}, fresh weights"
+    arch = load_arch(source)
+    return build_model(arch), f"{'genotype' if arch.kind == 'trisr' else 'arch'} {source}, fresh weights"
+
+
+def _describe(arch) -> str:
+    if arch.kind == "zoo":
+        return f"zoo {arch.family} x{arch.scale} {json.dumps(arch.knobs, sort_keys=True)}"
+    return f"genotype {arch.digest()}"
+
+
+def arch_summary(arch) -> dict:
+    """What a summary says about the architecture: ``arch`` for every kind (its record and digest), plus the
+    historical ``genotype`` entry for trisr networks."""
+    out: dict = {"arch": {**arch_record(arch), "digest": arch.digest()}}
+    if arch.kind == "trisr":
+        out["genotype"] = {"path": arch.path, "digest": arch.digest()}
+    return out
 
 
 def train(
-    source: Path,
+    source,
     out: Path,
     recipe: Recipe,
     data_source: Path | None = None,
@@ -46,7 +71,8 @@ def train(
     checkpoint_every: int = 100,
     pairs: tuple[list[ImagePair], list[ImagePair]] | None = None,
 ) -> dict:
-    """Train ``source`` (a run folder or a genotype file) into the run folder ``out`` with ``recipe``.
+    """Train ``source`` (a run folder, an architecture file, or a Genotype / ZooSpec) into the run folder ``out``
+    with ``recipe``.
 
     ``pairs`` = (train, val) overrides the images of ``data_source`` (development splits of the ablation
     benchmarks: hyper-parameters are chosen on images that are neither trained on nor held out)."""
@@ -60,7 +86,8 @@ def train(
         raise TrisrError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     torch.manual_seed(seed)
     if ckpt is not None:
-        model = DerivedNet(Genotype.from_dict(json.loads(ckpt["genotype"])))
+        record = json.loads(ckpt["arch"]) if "arch" in ckpt else json.loads(ckpt["genotype"])  # older checkpoints
+        model = build_model(arch_from_record(record))
         model.load_state_dict(ckpt["model"])
         origin = ckpt["origin"]
         recipe = Recipe.from_dict(json.loads(ckpt["recipe"]))
@@ -68,7 +95,11 @@ def train(
         model, origin = load_start(source)
     model = model.to(dev)
     dist.broadcast_parameters(model, info)
-    scale = model.genotype.space.scale
+    scale = model.arch.scale
+    trainable = any(p.requires_grad for p in model.parameters())
+    if not trainable:
+        reporter.message(f"{_describe(model.arch)} has no parameters: nothing to train; evaluating it as it is")
+        recipe = recipe.replace(steps=0)
     if pairs is None:
         train_pairs, val_pairs = load_pairs(data_source, scale, "train"), load_pairs(data_source, scale, "val")
     else:
@@ -77,9 +108,10 @@ def train(
     sampler = PatchSampler(
         train_pairs, recipe.lr_patch, scale, seed, stream=(3,), augment=recipe.augment, sampling=recipe.sampling
     ).shard(info.rank, info.world_size)
-    opt = torch.optim.Adam(model.parameters(), lr=phase.lr)
+    # A parameter-free network gets a dummy parameter for the (unused) optimiser state, so resume stays uniform.
+    opt = torch.optim.Adam(model.parameters() if trainable else [torch.nn.Parameter(torch.zeros(1))], lr=phase.lr)
     sched = phase.scheduler(opt)
-    ema = EMA(model, phase.ema) if phase.ema > 0 else None
+    ema = EMA(model, phase.ema) if phase.ema > 0 and trainable else None
     shipped = model if ema is None else ema.module  # what is evaluated and saved
     start, elapsed = 0, 0.0
     if ckpt is not None:
@@ -101,7 +133,7 @@ def train(
             save_checkpoint(
                 ckpt_path,
                 {
-                    "genotype": json.dumps(model.genotype.to_dict()),
+                    "arch": json.dumps(arch_record(model.arch)),
                     "model": model.state_dict(),
                     "origin": origin,
                     "recipe": json.dumps(recipe.to_dict()),
@@ -124,7 +156,10 @@ def train(
 
     t0 = time.time()
     reporter.phase("train", phase.steps, start)
-    train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step, ema)
+    if trainable:
+        train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step, ema)
+    else:
+        save(0)
     reporter.end_phase()
     elapsed += time.time() - t0
     summary: dict = {}
@@ -134,7 +169,7 @@ def train(
         metrics = evaluate(model, val_pairs, scale, dev, on_image=lambda i: reporter.step(i, {}))
         reporter.end_phase()
         summary = {
-            "genotype": {"path": model.genotype.path, "digest": model.genotype.digest()},
+            **arch_summary(model.arch),
             "origin": origin,
             "params": count_params(model),
             "macs": count_macs(model, (1, 3, 256, 256)),

@@ -156,11 +156,11 @@ def bench_run(
         raise TrisrError("--reps must be >= 1")
     t_start = time.perf_counter()
     model = load_model(run, "cpu")
-    genotype = model.genotype
-    scale = genotype.space.scale
+    arch = model.arch
+    scale = arch.scale
     nchw = spec.nchw(spec.shape)
     macs = count_macs(model, nchw)
-    lut: LutPrediction | None = lut_prediction(genotype, lut_path, spec.shape)  # fail before any work
+    lut: LutPrediction | None = lut_prediction(arch, lut_path, spec.shape)  # fail before any work
     reference = TorchReference(model, load_pairs(None, scale, "val"), scale)
 
     rows: list[BenchRow] = []
@@ -216,7 +216,7 @@ def bench_run(
             timings[id(row)].append(runner.time(protocol))
     for row, _ in runners:
         _aggregate(row, timings[id(row)], macs)
-        if lut is not None and lut.applies_to(row.backend, row.precision, threads):
+        if lut is not None and lut.predicted_ms is not None and lut.applies_to(row.backend, row.precision, threads):
             row.lut_predicted_ms = lut.predicted_ms
             row.lut_error_pct = 100.0 * (lut.predicted_ms - row.latency_median_ms) / row.latency_median_ms
 
@@ -224,7 +224,8 @@ def bench_run(
         "schema_version": BENCH_SCHEMA_VERSION,
         "kind": "trisr-bench",
         "run": str(Path(run).resolve()),
-        "genotype_digest": genotype.digest(),
+        **({"genotype_digest": arch.digest()} if arch.kind == "trisr" else {}),
+        "arch": {"kind": arch.kind, "digest": arch.digest(), **({"family": arch.family, "knobs": arch.knobs} if arch.kind == "zoo" else {})},
         "scale": scale,
         "params": count_params(model),
         "macs": macs,
@@ -232,7 +233,7 @@ def bench_run(
         "device": device_descriptor(device, threads),
         "protocol": {**protocol.to_dict(), "reps": reps, "interleaved": True},
         "lut": None if lut is None else lut.to_dict(),
-        "lut_note": None if lut is not None else ("no --lut given" if lut_path is None else "trisr.profile.lut not available"),
+        "lut_note": (lut.reason if lut is not None else ("no --lut given" if lut_path is None else "trisr.profile.lut not available")),
         "psnr_metric": "Y (BT.601 studio), crop = scale, 8-bit output; held-out images in tiles of the input size",
         "rows": [asdict(r) for r in rows],
         "versions": tool_versions(),

@@ -89,7 +89,7 @@ def _quantize_int8(ov_model, module, spec: InputSpec, opts: ExportOptions):
     get_format("openvino").require("int8")
     import nncf
 
-    images, source = calibration_images(opts.calib_dir, int(module.genotype.space.scale))
+    images, source = calibration_images(opts.calib_dir, int(module.arch.scale))
     patches = calibration_patches(images, spec.shape, opts.calib_samples)
     convs = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
              if op.get_type_name() in ("Convolution", "GroupConvolution")]
@@ -137,7 +137,7 @@ def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts
         if precision == "int8":
             from trisr.export.calibration import calibration_images, calibration_patches
 
-            images, calib_info = calibration_images(opts.calib_dir, int(model.genotype.space.scale))
+            images, calib_info = calibration_images(opts.calib_dir, int(model.arch.scale))
             calib = calibration_patches(images, spec.shape, opts.calib_samples)
         plan = build_engine(
             onnx_path, spec.nchw(spec.shape), precision, workspace_gb=opts.workspace_gb,

@@ -1,6 +1,8 @@
 """The latency lookup table's prediction for ``trisr bench``'s "LUT predicted" column.
 
-The LUT itself belongs to ``trisr.profile.lut`` (``load_lut(path).predict_ms(genotype)``). The import is
+The LUT itself belongs to ``trisr.profile.lut`` (``load_lut(path).predict_ms(genotype)``). A prediction only
+exists for trisr genotypes: for any other network (``trisr.zoo``) ``predicted_ms`` is None (not 0), with the reason
+:data:`NOT_IN_TABLE`. The import is
 guarded: without that module, or without ``--lut FILE``, the column stays empty ("-") and bench works.
 A LUT applies only to rows of the runtime, precision, threads and input size it was measured for, when
 the table records them.
@@ -15,14 +17,19 @@ from trisr.errors import TrisrError
 from trisr.export.shapes import HW, hw_text
 
 
+#: Why a network has no LUT prediction: the table prices the search space's ops, not hand-designed networks.
+NOT_IN_TABLE = "not in the latency table"
+
+
 @dataclass(frozen=True)
 class LutPrediction:
     path: str
-    predicted_ms: float
+    predicted_ms: float | None
     backend: str | None = None
     precision: str | None = None
     threads: int | None = None
     resolution: HW | None = None
+    reason: str | None = None  # why predicted_ms is None
 
     def applies_to(self, backend: str, precision: str, threads: int | None) -> bool:
         if self.backend is not None and self.backend != backend:
@@ -32,7 +39,7 @@ class LutPrediction:
         return self.threads is None or threads is None or int(self.threads) == int(threads)
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "predicted_ms": self.predicted_ms, "backend": self.backend,
+        return {"path": self.path, "predicted_ms": self.predicted_ms, "reason": self.reason, "backend": self.backend,
                 "precision": self.precision, "threads": self.threads,
                 "resolution": None if self.resolution is None else list(self.resolution)}
 
@@ -46,16 +53,19 @@ def _load_lut_fn():
 
 
 def lut_prediction(genotype, lut_path: str | Path | None, shape: HW | None = None) -> LutPrediction | None:
-    """The LUT's prediction for ``genotype``, or None without a LUT file or a LUT module. A LUT measured
-    at another input size than ``shape`` is refused (its latencies would not describe this benchmark)."""
+    """The LUT's prediction for ``genotype`` (any architecture, ``model.arch``), or None without a LUT file or a
+    LUT module. A LUT measured at another input size than ``shape`` is refused (its latencies would not describe
+    this benchmark). For a network that is not a trisr genotype the prediction's ``predicted_ms`` is None and
+    its ``reason`` is :data:`NOT_IN_TABLE`."""
     if lut_path is None:
         return None
     load_lut = _load_lut_fn()
     if load_lut is None:
         return None
     lut = load_lut(lut_path)
+    in_table = getattr(genotype, "kind", "trisr") == "trisr"
     check = getattr(lut, "check", None)
-    if callable(check):
+    if callable(check) and in_table:
         check(genotype.space)  # a table of another search space is refused with its own one-line message
     target = getattr(lut, "target", None) or {}
     resolution = getattr(lut, "resolution", None)
@@ -67,15 +77,17 @@ def lut_prediction(genotype, lut_path: str | Path | None, shape: HW | None = Non
         )
     return LutPrediction(
         path=str(lut_path),
-        predicted_ms=float(lut.predict_ms(genotype)),
+        predicted_ms=float(lut.predict_ms(genotype)) if in_table else None,
         backend=target.get("backend"),
         precision=target.get("precision"),
         threads=target.get("threads"),
         resolution=resolution,
+        reason=None if in_table else NOT_IN_TABLE,
     )
 
 
 def predict_latency_ms(genotype, lut_path: str | Path | None) -> float | None:
-    """Predicted whole-network latency in ms, or None when no LUT (file or module) is available."""
+    """Predicted whole-network latency in ms, or None when no LUT (file or module) is available or the network is
+    not in the table (zoo networks)."""
     prediction = lut_prediction(genotype, lut_path)
     return None if prediction is None else prediction.predicted_ms

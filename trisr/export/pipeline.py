@@ -73,12 +73,15 @@ def artifact_path(req: ExportRequest, run_name: str) -> Path:
 
 
 def onnx_metadata(model, spec: InputSpec) -> dict[str, str]:
-    """What goes into ONNX ``metadata_props`` / OpenVINO ``rt_info`` (deployment.md §1.6)."""
-    g = model.genotype
+    """What goes into ONNX ``metadata_props`` / OpenVINO ``rt_info`` (deployment.md §1.6). ``genotype_digest``
+    only for trisr networks (as before zoo networks existed); ``arch_kind``/``arch_digest`` for every network."""
+    arch = model.arch
     return {
         "trisr_version": __version__,
-        "genotype_digest": g.digest(),
-        "scale": str(g.space.scale),
+        **({"genotype_digest": arch.digest()} if arch.kind == "trisr" else {}),
+        "arch_kind": arch.kind,
+        "arch_digest": arch.digest(),
+        "scale": str(arch.scale),
         "input_name": "input",
         "input_layout": "NCHW",
         "input_range": "0..1 float32 RGB",
@@ -100,8 +103,10 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
     """Export ``model`` as ``req`` asks and write the sidecar next to it (no verification yet)."""
     log = log or (lambda msg: None)
     fmt, precision, spec = req.fmt, req.precision, req.spec
-    genotype = model.genotype
-    scale = genotype.space.scale
+    from trisr.rundir import arch_record
+
+    arch = model.arch
+    scale = arch.scale
     run_name = Path(req.run).resolve().name
     path = artifact_path(req, run_name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +128,9 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
         "files": file_records(exported.files),
         "source_run": str(Path(req.run).resolve()),
         "run_name": run_name,
-        "genotype_digest": genotype.digest(),
-        "genotype": genotype.to_dict(),
+        **({"genotype_digest": arch.digest(), "genotype": arch.to_dict()} if arch.kind == "trisr" else {}),
+        "arch": arch_record(arch),
+        "arch_digest": arch.digest(),
         "scale": scale,
         "input": spec.to_dict(),
         "output": {"name": "output", "layout": "NCHW", "value_range": [0.0, 1.0], "shape": out_shape},
@@ -157,7 +163,7 @@ def export_run(
 
     log(f"verifying {written.path.name} against PyTorch on held-out images")
     artifact = load_artifact(written.path, req.device, req.threads)
-    scale = model.genotype.space.scale
+    scale = model.arch.scale
     if reference is None:
         reference = TorchReference(model, load_pairs(None, scale, "val"), scale)
     verification = verify(artifact.run, spec.check_shapes(), reference, precision)

@@ -29,7 +29,6 @@ from trisr.runtime.backends import Backend, load_runner
 from trisr.runtime.timing import Timing, TimingProtocol
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import op_key
-from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.ops import Head, Tail, TailEntry, UpBlock, create_op
 from trisr.space.tree import Tree
@@ -140,8 +139,12 @@ def sample_genotypes(space: SpaceConfig, n: int, seed: int) -> list[Genotype]:
 
 
 def measure_network(backend: Backend, genotype: Genotype, resolution: tuple[int, int], protocol: TimingProtocol, model: nn.Module | None = None) -> Timing:
-    """End-to-end latency of a derived network (random weights unless ``model`` is given)."""
-    model = model if model is not None else DerivedNet(genotype)
+    """End-to-end latency of a network of ``genotype`` (any architecture: a Genotype or a ``trisr.zoo.ZooSpec``;
+    random weights unless ``model`` is given)."""
+    if model is None:
+        from trisr.rundir import build_model
+
+        model = build_model(genotype)
     with tempfile.TemporaryDirectory(prefix="trisr-net-") as tmp:
         return time_module(backend, model, (1, 3, *resolution), protocol, Path(tmp))
 

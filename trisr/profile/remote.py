@@ -49,7 +49,7 @@ def _check(res: subprocess.CompletedProcess, host: str, what: str) -> None:
         raise TrisrError(f"{what} on {host} failed with exit status {res.returncode}")
 
 
-RUN_FILES = ("genotype.json", "model.safetensors", "summary.json", "config.json")
+RUN_FILES = ("genotype.json", "arch.json", "model.safetensors", "summary.json", "config.json")
 
 
 def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> dict:
@@ -57,8 +57,9 @@ def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "tri
     import io
     import tarfile
 
-    if not (run / "genotype.json").exists() or not (run / "model.safetensors").exists():
-        raise TrisrError(f"{run} is not a finished run folder (genotype.json and model.safetensors are needed)")
+    has_arch = (run / "genotype.json").exists() or (run / "arch.json").exists()
+    if not has_arch or not (run / "model.safetensors").exists():
+        raise TrisrError(f"{run} is not a finished run folder (genotype.json or arch.json, and model.safetensors are needed)")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name in RUN_FILES:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from trisr.errors import TrisrError
+from trisr.export.lut import NOT_IN_TABLE
 from trisr.profile.lut import LatencyTable, default_lut_path, load_lut
 from trisr.profile.profiler import measure_network, profile
 from trisr.progress import Reporter
 from trisr.runtime.backends import DEFAULT_BACKEND, Backend, create_backend
 from trisr.runtime.timing import TimingProtocol
 from trisr.space.config import SpaceConfig
-from trisr.space.derived import DerivedNet
 
 DEVICES = ("cpu", "cuda", "jetson")
 
@@ -70,28 +72,32 @@ def resolve_latency_table(
 MEASURE_ROUNDS = 3
 
 
-def latency_report(model: DerivedNet, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
-    """Predicted vs measured latency of a derived network in the target runtime, against the budget.
+def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
+    """Predicted vs measured latency of a network (``model.arch``: derived or zoo) in the target runtime, against
+    the budget. Only trisr genotypes have a prediction; for zoo networks ``predicted_ms`` and ``error_pct`` are
+    None and ``predicted_reason`` says "not in the latency table".
 
     Measured in ``MEASURE_ROUNDS`` independent rounds (each compiles, warms up and times 5 windows) and judged on
     the round with the median latency: on a shared machine one round of ~1 s can fall into a slow spell (seen
     here: 34.4 ms in one round, 28.1-29.3 ms in the next three), and the median of rounds is robust to that
     without favouring fast outliers. Every round is reported."""
     rounds = [
-        measure_network(backend, model.genotype, lut.resolution, TimingProtocol(repeats=5), model=model)
+        measure_network(backend, model.arch, lut.resolution, TimingProtocol(repeats=5), model=model)
         for _ in range(MEASURE_ROUNDS)
     ]
     timing = sorted(rounds, key=lambda t: t.median_ms)[len(rounds) // 2]
-    predicted = lut.predict_ms(model.genotype)
+    in_table = model.arch.kind == "trisr"
+    predicted = lut.predict_ms(model.arch) if in_table else None
     verdict = None if budget_ms is None else ("PASS" if timing.median_ms <= budget_ms else "FAIL")
     return {
         "latency": {
             "resolution": list(lut.resolution),
             "backend": backend.describe(),
             "predicted_ms": predicted,
+            "predicted_reason": None if in_table else NOT_IN_TABLE,
             "measured": timing.to_dict(),
             "rounds_ms": [t.median_ms for t in rounds],
-            "error_pct": 100 * (predicted - timing.median_ms) / timing.median_ms,
+            "error_pct": None if predicted is None else 100 * (predicted - timing.median_ms) / timing.median_ms,
             "budget_ms": budget_ms,
             "verdict": verdict,
         }

@@ -52,6 +52,12 @@ class DerivedNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.tail = Tail(space.nf, space.scale, space.variant, space.skip, space.output)
 
+    @property
+    def arch(self) -> Genotype:
+        """The architecture interface every trisr network has (``.kind``, ``.scale``, ``.digest()``,
+        ``.to_dict()``); for a derived network it is its genotype."""
+        return self.genotype
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.blocks(self.head(x)), x)
 

@@ -26,8 +26,16 @@ class Genotype:
     node_index: int | None = None
     schema_version: int = field(default=GENOTYPE_SCHEMA_VERSION)
 
+    #: Which kind of architecture this is (``trisr.zoo.ZooSpec`` is the other): run folders, checkpoints and
+    #: sidecars dispatch on it.
+    kind = "trisr"
+
     def __post_init__(self) -> None:
         self.validate()
+
+    @property
+    def scale(self) -> int:
+        return int(self.space.scale)
 
     def validate(self) -> None:
         s = self.space

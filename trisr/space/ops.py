@@ -228,12 +228,18 @@ class Tail(nn.Module):
         self.shuffle = nn.PixelShuffle(scale) if variant == "B" else nn.Identity()
 
     def forward(self, x: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.shuffle(self.conv(x))
-        if self.skip != "none":
-            if lr is None:
-                raise ValueError(f"a tail with skip={self.skip!r} needs the LR input")
-            y = y + F.interpolate(lr, scale_factor=self.scale, mode=self.skip, **_ALIGN[self.skip])
+        y = add_global_skip(self.shuffle(self.conv(x)), lr, self.scale, self.skip)
         return (torch.tanh(y) + 1) / 2 if self.output == "tanh" else y
+
+
+def add_global_skip(y: torch.Tensor, lr: torch.Tensor | None, scale: int, skip: str) -> torch.Tensor:
+    """``y`` plus the upsampled LR input (``skip`` of :data:`SKIPS`; ``none`` returns ``y``). Shared by the
+    tail of trisr's networks and the hand-designed networks of :mod:`trisr.zoo`."""
+    if skip == "none":
+        return y
+    if lr is None:
+        raise ValueError(f"a tail with skip={skip!r} needs the LR input")
+    return y + F.interpolate(lr, scale_factor=scale, mode=skip, **_ALIGN[skip])
 
 
 class TailEntry(nn.Module):

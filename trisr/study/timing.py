@@ -1,0 +1,93 @@
+"""Export every network of a study to the target's format, verify it, and time all of them in one process
+with interleaved repetitions (deployment.md §5: a slow spell of the machine then hits every network alike,
+instead of whichever happened to be measured during it)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from trisr.errors import TrisrError
+from trisr.export.bench import bench_protocol
+from trisr.export.formats import FORMATS, Format
+from trisr.progress import Reporter
+
+#: One 0.5 s window per network per repetition; the repetitions are interleaved across networks.
+WINDOW_S = 0.5
+
+
+def format_for_backend(backend: str) -> Format:
+    """The export format whose artifacts the target runtime runs (one table, trisr.export.formats)."""
+    for fmt in FORMATS:
+        if fmt.backend == backend:
+            return fmt
+    raise TrisrError(f"no export format runs in backend {backend!r}; formats: {', '.join(f.name for f in FORMATS)}")
+
+
+@dataclass
+class Timed:
+    artifact: Path
+    verified: bool
+    reason: str | None
+    median_ms: float | None = None
+    p10_ms: float | None = None
+    p90_ms: float | None = None
+    rep_medians_ms: list[float] | None = None
+
+
+def aggregate(timings: list) -> dict:
+    """Median of the repetition medians after dropping repetitions above 1.25x it (a repetition that lost a
+    vCPU); p10/p90 = medians of the kept repetitions' p10/p90."""
+    center = statistics.median(t.median_ms for t in timings)
+    kept = [t for t in timings if t.median_ms <= 1.25 * center]
+    return {
+        "median_ms": float(statistics.median(t.median_ms for t in kept)),
+        "p10_ms": float(statistics.median(t.p10_ms for t in kept)),
+        "p90_ms": float(statistics.median(t.p90_ms for t in kept)),
+        "rep_medians_ms": [t.median_ms for t in timings],
+    }
+
+
+def export_and_time(
+    runs: dict[str, Path],
+    out: Path,
+    backend,
+    resolution: tuple[int, int],
+    reps: int,
+    reporter: Reporter | None = None,
+) -> dict[str, Timed]:
+    """``runs``: name -> run folder. Each is exported (static ``resolution``, fp32) under ``out``, verified
+    against PyTorch on the held-out photos, and then all are timed together, ``reps`` interleaved rounds."""
+    from trisr.export.pipeline import ExportRequest, export_run
+    from trisr.export.shapes import InputSpec
+
+    reporter = reporter or Reporter()
+    fmt = format_for_backend(backend.name)
+    spec = InputSpec(tuple(resolution))
+    timed: dict[str, Timed] = {}
+    runners = {}
+    reporter.phase(f"export + verify ({fmt.name})", len(runs))
+    for i, (name, run) in enumerate(runs.items()):
+        req = ExportRequest(Path(run), fmt, "fp32", spec, out, device=backend.device, threads=backend.threads)
+        result = export_run(req)
+        timed[name] = Timed(result.artifact, result.ok, result.reason)
+        if result.ok:
+            runners[name] = result.model.runner()
+        reporter.step(i + 1, {"network": name, "verified": result.ok})
+    reporter.end_phase()
+    protocol = bench_protocol(WINDOW_S)
+    samples: dict[str, list] = {name: [] for name in runners}
+    reporter.phase(f"timing {len(runners)} networks, {reps} interleaved rounds", reps * len(runners))
+    done = 0
+    for _ in range(reps):
+        for name, runner in runners.items():
+            samples[name].append(runner.time(protocol))
+            done += 1
+            reporter.step(done, {"network": name, "ms": samples[name][-1].median_ms})
+    reporter.end_phase()
+    for name, ts in samples.items():
+        agg = aggregate(ts)
+        t = timed[name]
+        t.median_ms, t.p10_ms, t.p90_ms, t.rep_medians_ms = agg["median_ms"], agg["p10_ms"], agg["p90_ms"], agg["rep_medians_ms"]
+    return timed
