@@ -75,8 +75,9 @@ def fit_family(
     reporter: Reporter | None = None,
 ) -> dict[float, Rung | None]:
     """For every budget, the largest rung of ``family`` whose measured latency fits it (None: not even the
-    smallest does). Rungs are measured from the smallest up and the climb stops at the first rung slower than
-    the largest budget: latency grows along a ladder (its MACs are strictly increasing)."""
+    smallest does). Rungs are measured from the smallest up; the climb stops after two rungs in a row slower than
+    the largest budget. Latency grows along a ladder only roughly (MACs are strictly increasing, but on CPUs a
+    width that is not a multiple of the SIMD block can be slower than a wider one), hence the second look."""
     from trisr.zoo import ZOO, ZooSpec
 
     entry = ZOO.get(family)
@@ -88,7 +89,7 @@ def fit_family(
         rung = cache.measure(ZooSpec(family, scale, dict(knobs)), backend, resolution)
         measured.append(rung)
         reporter.step(i + 1, {"rung": rung.label, "ms": rung.median_ms})
-        if rung.median_ms > top:
+        if len(measured) >= 2 and min(r.median_ms for r in measured[-2:]) > top:
             break
     reporter.end_phase()
     return {b: next((r for r in reversed(measured) if r.median_ms <= b), None) for b in budgets_ms}
