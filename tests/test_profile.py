@@ -11,7 +11,7 @@ import torch
 from trisr.errors import CostTableError, TrisrError
 from trisr.profile.lut import LatencyTable, LutEntry, default_lut_path, load_lut
 from trisr.profile.profiler import entry_modules, fit_calibration, profile, sample_genotypes, scorecard
-from trisr.runtime.backends import create_backend
+from trisr.runtime.base import create_backend
 from trisr.runtime.timing import TimingProtocol, summarize
 from trisr.search.config import Phase, RunConfig
 from trisr.search.engine import SearchRun
@@ -218,7 +218,7 @@ def test_torch_cuda_profile_path():
 
 
 def test_jetson_clock_state_parsing():
-    from trisr.runtime.tensorrt_backend import clocks_state
+    from trisr.runtime.devices import clocks_state
 
     pinned = "cpu0: Online=1 Governor=schedutil MinFreq=1984000 MaxFreq=1984000 CurrentFreq=1984000\nGPU MinFreq=918000000 MaxFreq=918000000"
     floating = "cpu0: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=1984000 CurrentFreq=729600"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from trisr.cli import app
 from trisr.errors import TrisrError
 from trisr.profile.profiler import profile, sample_genotypes
-from trisr.runtime.backends import create_backend
+from trisr.runtime.base import create_backend
 from trisr.runtime.timing import TimingProtocol
 from trisr.search.config import Phase, RunConfig
 from trisr.space.config import SpaceConfig

@@ -19,7 +19,7 @@ from trisr.export.formats import Format, format_for_path, get_format
 from trisr.export.sidecar import check_files, check_trt_target, read_sidecar, sidecar_path
 from trisr.export.shapes import HW, InputSpec
 from trisr.export.tiling import to_nchw, to_uint8_image, upscale_tiled
-from trisr.runtime.backends import Runner, create_backend
+from trisr.runtime.base import Runner, create_backend
 
 
 @dataclass
@@ -68,7 +68,7 @@ class ArtifactModel:
     def runtime_precision(self) -> str:
         """Precision the backend is asked for: engines carry theirs; CPU runtimes run an explicit fp32
         (OpenVINO fp16 artifacts hold FP16 weights, int8 ones quantized ops; the rest runs f32)."""
-        return self.precision if self.fmt.name == "trt" else "fp32"
+        return self.precision if self.fmt.runtime_runs_artifact_precision else "fp32"
 
     def describe(self) -> dict:
         backend = create_backend(self.fmt.backend, self.device, self.threads, self.runtime_precision())
@@ -105,8 +105,7 @@ def load_artifact(path: str | Path, device: str | None = None, threads: int | No
         device=device,
         threads=threads,
     )
-    if fmt.name == "trt":
-        _check_engine_target(model)
+    fmt.check_target(model)
     return model
 
 
@@ -124,7 +123,8 @@ def load_with_backend(artifact: ArtifactModel, input_shape: tuple[int, ...]) -> 
     return backend.load(artifact.path, None, input_shape)
 
 
-def _check_engine_target(artifact: ArtifactModel) -> None:
+def check_engine_target(artifact: ArtifactModel) -> None:
+    """TensorRT: the sidecar's build target (GPU, compute capability, TensorRT, CUDA) against the live one."""
     from trisr.export.sidecar import trt_target
 
     recorded = artifact.sidecar.get("details", {}).get("target") or {}
@@ -135,10 +135,10 @@ def load_engine(artifact: ArtifactModel, input_shape: tuple[int, ...]) -> Runner
     """TensorRT: the sidecar's build target is checked against the live GPU before deserializing."""
     import time
 
-    from trisr.runtime.tensorrt_backend import engine_runner
+    from trisr.runtime.tensorrt import engine_runner
 
-    _check_engine_target(artifact)
-    create_backend("tensorrt", artifact.device, artifact.threads, artifact.precision)  # GPU + TensorRT present
+    check_engine_target(artifact)
+    create_backend(artifact.fmt.backend, artifact.device, artifact.threads, artifact.precision)  # GPU + TensorRT present
     t0 = time.perf_counter()
     runner = engine_runner(artifact.path.read_bytes(), input_shape)
     runner.compile_s = time.perf_counter() - t0  # deserialize + context: the engine's load time

@@ -6,12 +6,10 @@ row alike. A format that cannot run here is a row with its reason; one that fail
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from trisr.export.formats import BASELINE, Format
 from trisr.export.lut import LutPrediction, lut_prediction
 from trisr.export.pipeline import EXPORT_FAILED, UNAVAILABLE, VERIFIED, VERIFY_FAILED, ExportRequest, export_run
 from trisr.export.shapes import InputSpec
+from trisr.runtime.devices import device_descriptor
 from trisr.runtime.timing import TimingProtocol
 
 BENCH_SCHEMA_VERSION = 1
@@ -90,9 +89,7 @@ def _one_line(exc: BaseException) -> str:
 
 def bench_protocol(window_s: float, warmup_s: float = 0.2) -> TimingProtocol:
     """One timed window per ``Runner.time`` call: bench repeats the calls itself, interleaved across rows."""
-    names = {f.name for f in fields(TimingProtocol)}
-    wanted = {"window_s": window_s, "target_s": window_s, "repeats": 1, "warmup_s": min(warmup_s, window_s)}
-    return replace(TimingProtocol(), **{k: v for k, v in wanted.items() if k in names})
+    return replace(TimingProtocol(), window_s=window_s, repeats=1, warmup_s=min(warmup_s, window_s))
 
 
 def _aggregate(row: BenchRow, timings: list, macs: int) -> None:
@@ -110,22 +107,6 @@ def _aggregate(row: BenchRow, timings: list, macs: int) -> None:
     row.stable = all(t.stable for t in kept)
     row.throughput_img_s = 1000.0 / row.latency_median_ms
     row.achieved_gflop_s = 2.0 * macs / (row.latency_median_ms * 1e6)
-
-
-def device_descriptor(device: str, threads: int | None) -> dict:
-    from trisr.runtime.backends import cpu_name, gpu_descriptor
-
-    d = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": threads or os.cpu_count(),
-         "machine": platform.machine(), "host": platform.node(), "device": device, "loadavg": os.getloadavg()}
-    gpu = gpu_descriptor()
-    if gpu:
-        d["gpu"] = gpu
-    from trisr.runtime.tensorrt_backend import jetson_descriptor
-
-    jetson = jetson_descriptor()
-    if jetson:
-        d["jetson"] = jetson
-    return d
 
 
 def bench_run(
@@ -146,7 +127,7 @@ def bench_run(
     from trisr.data.datasets import load_pairs
     from trisr.export.sidecar import tool_versions
     from trisr.export.verify import TorchReference
-    from trisr.runtime.backends import create_backend
+    from trisr.runtime.base import create_backend
     from trisr.rundir import load_model
     from trisr.space.count import count_macs, count_params
 
@@ -184,7 +165,7 @@ def bench_run(
                 ExportRequest(run, fmt, precision, spec, out, options, dev, threads), model, reference, log
             )
         except TrisrError as exc:
-            from trisr.runtime.backends import RuntimeUnavailable
+            from trisr.runtime.base import RuntimeUnavailable
 
             row.status = UNAVAILABLE if isinstance(exc, RuntimeUnavailable) else EXPORT_FAILED
             row.reason = str(exc)
@@ -233,7 +214,7 @@ def bench_run(
         "device": device_descriptor(device, threads),
         "protocol": {**protocol.to_dict(), "reps": reps, "interleaved": True},
         "lut": None if lut is None else lut.to_dict(),
-        "lut_note": (lut.reason if lut is not None else ("no --lut given" if lut_path is None else "trisr.profile.lut not available")),
+        "lut_note": lut.reason if lut is not None else "no --lut given",
         "psnr_metric": "Y (BT.601 studio), crop = scale, 8-bit output; held-out images in tiles of the input size",
         "rows": [asdict(r) for r in rows],
         "versions": tool_versions(),

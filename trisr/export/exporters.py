@@ -125,7 +125,7 @@ def _quantize_int8(ov_model, module, spec: InputSpec, opts: ExportOptions):
 
 def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts: ExportOptions) -> Exported:
     from trisr.export.sidecar import sha256_file, trt_target
-    from trisr.runtime.tensorrt_backend import build_engine
+    from trisr.runtime.tensorrt import build_engine
 
     target = trt_target()  # fails first, with the install hint, when TensorRT is missing
     if target.get("gpu") is None:

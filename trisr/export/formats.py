@@ -1,8 +1,9 @@
 """The table of export formats. It alone drives CLI validation, ``--help`` text, export (``exporter``),
 loading (``loader``) and the bench loop: add a row here to add a format.
 
-``exporter`` and ``loader`` are ``"module:function"`` strings, imported only when used, so reading the
-table never imports a runtime (nor torch: ``trisr --help`` stays fast).
+``exporter``, ``loader`` and ``target_check`` are ``"module:function"`` strings, imported only when used, so
+reading the table never imports a runtime (nor torch: ``trisr --help`` stays fast). What differs between formats
+is a field here, never a test of a format's name elsewhere.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ class Format:
     extras: tuple[Extra, ...] = ()
     aliases: tuple[str, ...] = ()
     description: str = ""
+    #: The artifact is built for one precision and its runtime is asked for that precision; otherwise the
+    #: runtime runs an explicit fp32 (OpenVINO fp16/int8 artifacts carry FP16 weights or quantized ops).
+    runtime_runs_artifact_precision: bool = False
+    #: "module:function(artifact)" that refuses an artifact built for another machine, checked when loading.
+    target_check: str | None = None
+    #: Printed before an export starts (e.g. that it can take minutes).
+    export_note: str = ""
 
     # -- validation ------------------------------------------------------------------------------------
 
@@ -77,7 +85,7 @@ class Format:
     def require(self, precision: str | None = None, device: str | None = None) -> None:
         reason = self.missing(precision, device)
         if reason is not None:
-            from trisr.runtime.backends import RuntimeUnavailable  # imports torch: only on failure
+            from trisr.runtime.base import RuntimeUnavailable  # imports torch: only on failure
 
             raise RuntimeUnavailable(reason)
 
@@ -92,6 +100,11 @@ class Format:
 
     def load_fn(self) -> Callable:
         return _resolve(self.loader)
+
+    def check_target(self, artifact) -> None:
+        """Refuse ``artifact`` when it was built for another machine (formats with a ``target_check``)."""
+        if self.target_check is not None:
+            _resolve(self.target_check)(artifact)
 
 
 def _resolve(target: str) -> Callable:
@@ -147,6 +160,9 @@ FORMATS: tuple[Format, ...] = (
         loader="trisr.export.artifacts:load_engine",
         aliases=("tensorrt", "engine"),
         description="serialized TensorRT engine, built on the target GPU; refused on another GPU/TensorRT",
+        runtime_runs_artifact_precision=True,
+        target_check="trisr.export.artifacts:check_engine_target",
+        export_note="building a TensorRT engine can take minutes; the timing cache makes later builds faster",
     ),
 )
 

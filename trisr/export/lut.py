@@ -2,8 +2,7 @@
 
 The LUT itself belongs to ``trisr.profile.lut`` (``load_lut(path).predict_ms(genotype)``). A prediction only
 exists for trisr genotypes: for any other network (``trisr.zoo``) ``predicted_ms`` is None (not 0), with the reason
-:data:`NOT_IN_TABLE`. The import is
-guarded: without that module, or without ``--lut FILE``, the column stays empty ("-") and bench works.
+:data:`NOT_IN_TABLE`. Without ``--lut FILE`` the column stays empty ("-").
 A LUT applies only to rows of the runtime, precision, threads and input size it was measured for, when
 the table records them.
 """
@@ -44,23 +43,13 @@ class LutPrediction:
                 "resolution": None if self.resolution is None else list(self.resolution)}
 
 
-def _load_lut_fn():
-    try:
-        from trisr.profile.lut import load_lut  # written alongside; optional here
-    except ImportError:
-        return None
-    return load_lut
-
-
 def lut_prediction(genotype, lut_path: str | Path | None, shape: HW | None = None) -> LutPrediction | None:
-    """The LUT's prediction for ``genotype`` (any architecture, ``model.arch``), or None without a LUT file or a
-    LUT module. A LUT measured at another input size than ``shape`` is refused (its latencies would not describe
-    this benchmark). For a network that is not a trisr genotype the prediction's ``predicted_ms`` is None and
+    """The LUT's prediction for ``genotype`` (any architecture, ``model.arch``), or None without a LUT file. A LUT
+    measured at another input size than ``shape`` is refused (its latencies would not describe this benchmark). For a network that is not a trisr genotype the prediction's ``predicted_ms`` is None and
     its ``reason`` is :data:`NOT_IN_TABLE`."""
+    from trisr.profile.lut import load_lut
+
     if lut_path is None:
-        return None
-    load_lut = _load_lut_fn()
-    if load_lut is None:
         return None
     lut = load_lut(lut_path)
     in_table = getattr(genotype, "kind", "trisr") == "trisr"
@@ -87,7 +76,7 @@ def lut_prediction(genotype, lut_path: str | Path | None, shape: HW | None = Non
 
 
 def predict_latency_ms(genotype, lut_path: str | Path | None) -> float | None:
-    """Predicted whole-network latency in ms, or None when no LUT (file or module) is available or the network is
+    """Predicted whole-network latency in ms, or None when no LUT file is given or the network is
     not in the table (zoo networks)."""
     prediction = lut_prediction(genotype, lut_path)
     return None if prediction is None else prediction.predicted_ms

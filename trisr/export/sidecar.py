@@ -97,8 +97,8 @@ def check_files(artifact: Path, sidecar: dict) -> None:
 
 def trt_target() -> dict:
     """The live system as a TensorRT build target: GPU name, compute capability, TensorRT, CUDA, JetPack/L4T."""
-    from trisr.runtime.backends import gpu_descriptor
-    from trisr.runtime.tensorrt_backend import import_tensorrt, jetson_descriptor
+    from trisr.runtime.devices import gpu_descriptor, jetson_descriptor
+    from trisr.runtime.tensorrt import import_tensorrt
 
     trt = import_tensorrt()
     gpu = gpu_descriptor()

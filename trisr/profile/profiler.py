@@ -25,7 +25,7 @@ from torch import nn
 from trisr.errors import TrisrError
 from trisr.profile.lut import Calibration, LatencyTable, LutEntry, groups
 from trisr.progress import Reporter
-from trisr.runtime.backends import Backend, load_runner
+from trisr.runtime.base import Backend, load_runner
 from trisr.runtime.timing import Timing, TimingProtocol
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import op_key

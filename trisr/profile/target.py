@@ -12,7 +12,7 @@ from trisr.export.lut import NOT_IN_TABLE
 from trisr.profile.lut import LatencyTable, default_lut_path, load_lut
 from trisr.profile.profiler import measure_network, profile
 from trisr.progress import Reporter
-from trisr.runtime.backends import DEFAULT_BACKEND, Backend, create_backend
+from trisr.runtime.base import DEFAULT_BACKEND, Backend, create_backend
 from trisr.runtime.timing import TimingProtocol
 from trisr.space.config import SpaceConfig
 

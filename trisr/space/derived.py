@@ -60,7 +60,3 @@ class DerivedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.blocks(self.head(x)), x)
-
-
-def create_derived(genotype: Genotype) -> DerivedNet:
-    return DerivedNet(genotype)

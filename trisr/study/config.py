@@ -21,7 +21,7 @@ DEFAULT_ZOO = ("espcn", "fsrcnn", "span", "imdn", "esrt_lite")
 class StudyConfig:
     budgets_ms: tuple[float, ...]
     device: str = "cpu"
-    backend: str | None = None  # default per device (trisr.runtime.backends.DEFAULT_BACKEND)
+    backend: str | None = None  # default per device (trisr.runtime.base.DEFAULT_BACKEND)
     threads: int | None = None  # runtime threads for every timing (default: all cores)
     resolution: tuple[int, int] = (256, 256)  # LR size latency is measured at
     preset: str = "quick"  # search preset; its fine-tune recipe trains every network of the study

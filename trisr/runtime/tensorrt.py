@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from trisr.errors import TrisrError
-from trisr.runtime.backends import BACKENDS, Backend, RuntimeUnavailable, Runner, gpu_descriptor
+from trisr.runtime.base import BACKENDS, Backend, Runner, RuntimeUnavailable
+from trisr.runtime.devices import gpu_descriptor, jetson_descriptor
 
 INSTALL_HINT = (
     "TensorRT is missing: on Jetson use JetPack's python3-libnvinfer (venv with --system-site-packages); "
@@ -44,37 +45,6 @@ def import_tensorrt():
 
 def trt_major(trt) -> int:
     return int(trt.__version__.split(".")[0])
-
-
-def jetson_descriptor() -> dict:
-    """Module model, L4T release and power mode when running on a Jetson (deployment.md §4.9)."""
-    import shutil
-    import subprocess
-
-    model_file = Path("/proc/device-tree/model")
-    if not model_file.exists():
-        return {}
-    d: dict = {"model": model_file.read_bytes().rstrip(b"\0").decode(errors="replace")}
-    release = Path("/etc/nv_tegra_release")
-    if release.exists():
-        d["l4t"] = release.read_text().splitlines()[0].strip("# ")
-    if shutil.which("nvpmodel"):
-        out = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10).stdout
-        d["power_mode"] = " ".join(out.split())
-    if shutil.which("jetson_clocks"):
-        res = subprocess.run(["jetson_clocks", "--show"], capture_output=True, text=True, timeout=10)
-        d["clocks"] = "unknown (needs sudo)" if res.returncode else clocks_state(res.stdout)
-    return d
-
-
-def clocks_state(show_output: str) -> str:
-    """'pinned' when every clock line of ``jetson_clocks --show`` has MinFreq == MaxFreq, else 'floating'."""
-    import re
-
-    pairs = re.findall(r"MinFreq=(\d+)\s+MaxFreq=(\d+)", show_output)
-    if not pairs:
-        return "unknown"
-    return "pinned" if all(lo == hi for lo, hi in pairs) else "floating"
 
 
 def timing_cache_path(cache_dir: Path, descriptor: dict, precision: str) -> Path:
@@ -207,6 +177,7 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     devices = ("cuda", "jetson")
     precisions = ("fp16", "fp32", "int8")
+    default_precision = "fp16"
     install_hint = INSTALL_HINT
 
     def __init__(self, device="cuda", threads=None, precision="fp16", cache_dir: Path | None = None) -> None:

@@ -1,0 +1,69 @@
+"""OpenVINO backend (CPU); openvino is imported lazily."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from trisr.runtime.base import BACKENDS, Backend, Runner, RuntimeUnavailable, require_module
+
+
+@BACKENDS.register("openvino")
+class OpenVINOBackend(Backend):
+    name = "openvino"
+    devices = ("cpu",)
+    precisions = ("fp32", "fp16")
+    install_hint = "pip install openvino"
+
+    def test_connection(self) -> None:
+        require_module("openvino", self.install_hint)
+        import openvino as ov
+
+        if "CPU" not in ov.Core().available_devices:
+            raise RuntimeUnavailable("OpenVINO sees no CPU device")
+
+    def version(self) -> str:
+        import openvino as ov
+
+        return ov.get_version()
+
+    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
+        import openvino as ov
+
+        core = ov.Core()
+        t0 = time.perf_counter()
+        model = core.read_model(str(onnx_path))
+        if model.inputs[0].get_partial_shape().is_dynamic:
+            model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
+        if entry_io:
+            # A lone layer with NCHW tensors pays an input and an output reorder (several ms at 32x256x256)
+            # that a network pays once; NHWC boundary tensors remove them (deployment.md §2.5, measured:
+            # fixed cost 7.5 -> 0.1 ms for conv3x3 32->32 at 256x256).
+            from openvino.preprocess import PrePostProcessor
+
+            ppp = PrePostProcessor(model)
+            for io in (ppp.input(), ppp.output()):
+                io.tensor().set_layout(ov.Layout("NHWC"))
+                io.model().set_layout(ov.Layout("NCHW"))
+            model = ppp.build()
+            n, c, h, w = input_shape
+            input_shape = (n, h, w, c)
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": self.threads,
+            # Explicit: the CPU plugin may otherwise pick bf16/f16 on hosts that support them.
+            "INFERENCE_PRECISION_HINT": "f16" if self.precision == "fp16" else "f32",
+        }
+        compiled = core.compile_model(model, "CPU", config)
+        compile_s = time.perf_counter() - t0
+        request = compiled.create_infer_request()  # one request, reused (deployment.md §2.3)
+
+        def run(x: np.ndarray) -> np.ndarray:
+            request.infer({0: np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if entry_io else x})
+            y = request.get_output_tensor(0).data.copy()
+            return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if entry_io else y
+
+        x0 = np.random.default_rng(0).random(tuple(input_shape), dtype=np.float32)
+        request.set_input_tensor(ov.Tensor(x0))
+        return Runner(tuple(input_shape), run, compile_s, _bound=lambda: request.infer())
