@@ -184,7 +184,7 @@ def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
     model = CostModel(lut.to_cost_table(), SPACE, Tree(1, 1, 1))
     budget = 2.0 * max(lut.predict_ms(g) for g in sample_genotypes(SPACE, 6, 0))
     cmd = [sys.executable, "-m", "trisr.cli", "search", "--config", cfg, "--latency-ms", f"{budget:.4f}", "--profile", lut_path,
-           "--out", tmp_path / "run", "--train-device", "cpu", "--json", "--no-fail"]
+           "--out", tmp_path / "run", "--device", "cpu", "--json", "--no-fail"]
     proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lat = json.loads(proc.stdout)["latency"]
@@ -206,7 +206,7 @@ def test_cli_profile_show_and_errors(tmp_path, luts):
     assert "entries @ 16x16 LR" in show.stderr
     missing = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--show", str(tmp_path / "nope.json")], capture_output=True, text=True)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
-    gpu = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--device", "cuda", "--backend", "tensorrt"], capture_output=True, text=True)
+    gpu = subprocess.run([sys.executable, "-m", "trisr.cli", "profile", "--target", "cuda", "--backend", "tensorrt"], capture_output=True, text=True)
     assert gpu.returncode == 2 and "TensorRT" in gpu.stderr and "Traceback" not in gpu.stderr
 
 

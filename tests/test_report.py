@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from trisr.errors import TrisrError
 from trisr.report import pareto_front, pick_box, write_crop_panels, write_run_report, write_study_report
-from trisr.report.cli import register
+from trisr.cli.report import register
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

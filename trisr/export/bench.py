@@ -146,8 +146,9 @@ def bench_run(
 
     rows: list[BenchRow] = []
     runners: list = []  # (row, Runner) to time
-    torch_backend = create_backend(BASELINE, device, threads, "fp32")
-    base = BenchRow(BASELINE, "fp32", BASELINE, device, BASELINE_STATUS, runtime=torch_backend.describe())
+    torch_device = "cuda" if device == "jetson" else device  # a Jetson's PyTorch runs on its GPU
+    torch_backend = create_backend(BASELINE, torch_device, threads, "fp32")
+    base = BenchRow(BASELINE, "fp32", BASELINE, torch_device, BASELINE_STATUS, runtime=torch_backend.describe())
     base.psnr_db = float(np.mean([reference.psnr_db(i, spec.shape) for i in range(len(reference.pairs))]))
     rows.append(base)
 

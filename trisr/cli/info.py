@@ -1,0 +1,53 @@
+"""``trisr info``: versions, devices and deployment runtimes found."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from trisr import __version__
+from trisr.cli.errors import err_console, user_errors
+from trisr.cli.options import print_json
+
+RUNTIMES = (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"), ("tensorrt", "tensorrt"))
+
+
+@user_errors
+def info(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Versions, devices and deployment runtimes found."""
+    import torch
+
+    from trisr.rundir import versions
+    from trisr.search.config import PRESETS
+
+    report: dict = {"versions": versions(), "runtimes": {}, "devices": {"cpu_threads": torch.get_num_threads()}}
+    report["devices"]["cuda"] = [
+        {"name": torch.cuda.get_device_name(i), "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}
+        for i in range(torch.cuda.device_count())
+    ] if torch.cuda.is_available() else []
+    for label, module in RUNTIMES:
+        try:
+            mod = importlib.import_module(module)
+            report["runtimes"][label] = getattr(mod, "__version__", "installed")
+        except Exception:  # noqa: BLE001 - any import failure means "not usable here"
+            report["runtimes"][label] = None
+    report["presets"] = list(PRESETS)
+    table = Table(title=f"trisr {__version__}", show_header=False)
+    for k, v in report["versions"].items():
+        table.add_row(k, str(v))
+    table.add_row("CPU threads", str(report["devices"]["cpu_threads"]))
+    table.add_row("CUDA GPUs", ", ".join(d["name"] for d in report["devices"]["cuda"]) or "none")
+    for k, v in report["runtimes"].items():
+        hint = " (pip install 'trisr[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
+        table.add_row(k, escape(v or f"not installed{hint}"))
+    table.add_row("presets", ", ".join(report["presets"]))
+    err_console.print(table)
+    if as_json:
+        print_json(report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)

@@ -1,0 +1,160 @@
+"""``trisr search``: search an architecture, derive it, inherit weights, fine-tune and evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from trisr.cli.errors import err_console, user_errors
+from trisr.cli.options import Target, TorchDevice, parse_hw, print_json, torch_device
+from trisr.cli.tables import metrics_table
+from trisr.errors import TrisrError
+
+
+def summary_table(summary: dict) -> Table:
+    t = Table(title="derived network", show_header=False)
+    g = summary.get("genotype")
+    if g is not None:
+        t.add_row("path (stem first)", f"{g['path']}  (node {g.get('node_index')})")
+    else:
+        arch = summary.get("arch", {})
+        t.add_row("network", f"{arch.get('family')} x{arch.get('scale')} {json.dumps(arch.get('knobs', {}))}")
+    t.add_row("params", f"{summary['params']:,}")
+    h, w = summary["macs_resolution"]
+    t.add_row(f"MACs @ {h}x{w} LR", f"{summary['macs'] / 1e9:.3f} G")
+    lat = summary.get("latency")
+    if lat:
+        h, w = lat["resolution"]
+        predicted = (
+            f"{lat['predicted_ms']:.2f} ms ({lat['error_pct']:+.1f} %)" if lat["predicted_ms"] is not None
+            else f"none ({lat.get('predicted_reason')})"
+        )
+        t.add_row(
+            f"latency @ {h}x{w} LR",
+            f"measured {lat['measured']['median_ms']:.2f} ms (p90 {lat['measured']['p90_ms']:.2f}), predicted "
+            f"{predicted}, {lat['backend']['backend']}"
+            + (f", budget {lat['budget_ms']:g} ms  {lat['verdict']}" if lat["budget_ms"] is not None else ""),
+        )
+    cost = summary.get("cost")
+    if cost:
+        budget = "none" if cost["budget"] is None else f"{cost['budget']:g} {cost['unit']}"
+        verdict = "" if cost["within_budget"] is None else ("  PASS" if cost["within_budget"] else "  FAIL")
+        t.add_row("cost (table)", f"{cost['derived']:.4g} {cost['unit']}, budget {budget}{verdict}")
+    t.add_row("wall time", f"{summary['wall_time_s']['total']:.1f} s")
+    return t
+
+
+@user_errors
+def search(
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (DIV2K, Set5, ... layouts or plain HR images). Default: the embedded scikit-image photos."),
+    preset: str = typer.Option(
+        "quick", "--preset",
+        help="quick: demo run, nf 32, 9 tree nodes, x2, ~9 min end to end on a 2-core CPU; "
+        "cpu: larger space, nf 48, 14 nodes, x2, 60 min measured on one shared core (no PSNR gain over quick yet); "
+        "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
+    scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
+    macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
+    params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
+    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="Budget in ms measured on the target (--target/--backend) at the cost resolution."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (trisr profile); default: the cached one under profiles/ for the target, profiled first if missing."),
+    target: Target = typer.Option(Target.cpu, "--target", help="Deployment target for --latency-ms: cpu, cuda or jetson."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a latency table measured on another device or runtime version."),
+    no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the measured latency misses the budget."),
+    cost_resolution: Optional[str] = typer.Option(None, "--cost-resolution", help="Deployment LR size HxW for cost tables (default 256x256)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/search-<preset>-x<scale>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Override the preset's warm-up steps."),
+    search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Override the preset's search steps."),
+    finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Override the preset's fine-tune steps."),
+    relax_op: Optional[str] = typer.Option(None, "--relax-op", help="softmax | sparsemax | sparsestmax"),
+    relax_node: Optional[str] = typer.Option(None, "--relax-node", help="softmax | sparsemax | sparsestmax"),
+    relax_width: Optional[str] = typer.Option(None, "--relax-width", help="gumbel | softmax | sparsemax | sparsestmax"),
+    order_penalty: Optional[str] = typer.Option(None, "--order-penalty", help="linear (code) | hinge (stronger) | none"),
+    order_lambda: Optional[float] = typer.Option(None, "--order-lambda"),
+    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help="Where search and training run (PyTorch): cpu, cuda or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Search an architecture (trilevel NAS), derive it, inherit weights, fine-tune and evaluate."""
+    from dataclasses import replace
+
+    from trisr.progress import RichReporter
+    from trisr.search.config import RunConfig
+    from trisr.search.config import preset as load_preset
+    from trisr.search.engine import SearchRun
+
+    cfg = RunConfig.load(config) if config is not None else load_preset(preset)
+    if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
+        raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
+    changes: dict = {}
+    if seed is not None:
+        changes["seed"] = seed
+    if cost_resolution is not None:
+        changes["cost_resolution"] = parse_hw(cost_resolution)
+    if scale is not None:
+        changes["space"] = cfg.space.replace(scale=scale)
+    if macs_g is not None:
+        changes.update(budget_metric="macs_g", budget=macs_g)
+    if params_k is not None:
+        changes.update(budget_metric="params_k", budget=params_k)
+    if latency_ms is not None:
+        changes.update(budget_metric="latency_ms", budget=latency_ms)
+    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
+        if value is not None:
+            changes[name] = replace(getattr(cfg, name), steps=value)
+    relax = {k: v for k, v in (("op", relax_op), ("node", relax_node), ("width", relax_width)) if v is not None}
+    if relax:
+        try:
+            changes["relax"] = replace(cfg.relax, **relax)
+        except ValueError as exc:
+            raise TrisrError(str(exc)) from None
+    if order_penalty is not None:
+        changes["order_penalty"] = order_penalty
+    if order_lambda is not None:
+        changes["order_lambda"] = order_lambda
+    cfg = cfg.replace(**changes)
+    out = out or Path("runs") / f"search-{cfg.preset}-x{cfg.space.scale}"
+    reporter = RichReporter(err_console)
+    cost_table, extra = None, None
+    if resume and (out / "config.json").exists():
+        cfg = RunConfig.load(out / "config.json")  # the run's own settings
+    if cfg.budget_metric == "latency_ms":
+        from trisr.profile.lut import load_lut
+        from trisr.profile.target import latency_report, resolve_latency_table
+
+        if profile is not None and cost_resolution is None and not resume:
+            cfg = cfg.replace(cost_resolution=tuple(load_lut(profile).resolution))  # the table's deployment size
+        lut, runtime = resolve_latency_table(
+            cfg.space, cfg.cost_resolution, profile, target.value, backend, threads, allow_mismatch, reporter
+        )
+        cost_table = lut.to_cost_table()
+        h, w = lut.resolution
+        reporter.message(
+            f"latency budget {cfg.budget:g} ms on {runtime.name}/{runtime.device} ({runtime.threads} threads) @ {h}x{w} LR"
+        )
+        extra = lambda model: latency_report(model, lut, runtime, cfg.budget)  # noqa: E731
+    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table, extra_summary=extra)
+    summary = run.run()
+    if not summary:  # non-zero ranks print nothing
+        return
+    err_console.print(summary_table(summary))
+    err_console.print(metrics_table(f"held-out images, x{cfg.space.scale}", summary["metrics"]))
+    err_console.print(f"run written to [bold]{out}[/]")
+    if as_json:
+        print_json(summary)
+    lat = summary.get("latency")
+    if lat and lat["verdict"] == "FAIL" and not no_fail:
+        err_console.print(f"[bold red]FAIL:[/] measured {lat['measured']['median_ms']:.2f} ms > budget {lat['budget_ms']:g} ms")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

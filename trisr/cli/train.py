@@ -1,0 +1,93 @@
+"""``trisr train``: train or fine-tune a network with a preset's fine-tuning recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from trisr.cli.errors import err_console, user_errors
+from trisr.cli.options import DEVICE_HELP, TorchDevice, print_json, torch_device
+from trisr.cli.tables import metrics_table
+from trisr.errors import TrisrError
+
+
+def zoo_spec(arch: str, scale: Optional[int], width: Optional[int], knobs: list[str]):
+    """The ZooSpec of ``trisr train --arch``: knob values parsed by each knob's declared type (never evaluated)."""
+    from trisr.zoo import ZooSpec, get_family
+
+    family = get_family(arch)
+    values: dict = {}
+    for item in knobs:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise TrisrError(f"--knob takes NAME=VALUE, got {item!r}")
+        if name in values:
+            raise TrisrError(f"--knob {name} given twice")
+        values[name] = value
+    if width is not None:
+        if "width" in values:
+            raise TrisrError("give the width once: --width or --knob width=...")
+        values["width"] = width
+    return ZooSpec(family.name, 2 if scale is None else scale, values)
+
+
+@user_errors
+def train(
+    source: Optional[Path] = typer.Argument(None, help="A run folder (fine-tune its weights) or a genotype / arch JSON (train from scratch). Or give --arch."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Train a zoo network (trisr zoo lists them) from scratch instead of SOURCE."),
+    width: Optional[int] = typer.Option(None, "--width", help="With --arch: the family's width knob."),
+    knob: list[str] = typer.Option([], "--knob", help="With --arch: NAME=VALUE, repeatable (e.g. --knob blocks=4 --knob skip=none)."),
+    scale: Optional[int] = typer.Option(None, "--scale", help="With --arch: upscaling factor (default 2)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
+    out: Path = typer.Option(..., "--out", help="Output run folder."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Take the fine-tuning recipe of this preset (what searched networks get after derivation). Default: the source run's own recipe, else quick's."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's step count."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Override the recipe's learning rate."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override the recipe's batch size."),
+    lr_patch: Optional[int] = typer.Option(None, "--patch", help="Override the recipe's LR patch size."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume"),
+    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Train or fine-tune a network with a preset's fine-tuning recipe (method.md §8.1 step 5): a run's network,
+    a genotype, or a zoo network (--arch) from scratch, exactly as searched networks are trained after derivation.
+    --arch bicubic has nothing to train: it is evaluated and written as a run folder as it is."""
+    from dataclasses import replace
+
+    from trisr.progress import RichReporter
+    from trisr.search.config import preset as get_preset
+    from trisr.train import train as run_train
+
+    if (source is None) == (arch is None):
+        raise TrisrError("give exactly one of SOURCE (run folder or architecture file) and --arch FAMILY")
+    if arch is None and (width is not None or knob or scale is not None):
+        raise TrisrError("--width, --knob and --scale apply to --arch only")
+    start = zoo_spec(arch, scale, width, knob) if arch is not None else source
+    if preset is None and source is not None and source.is_dir() and (source / "config.json").exists():
+        from trisr.search.config import RunConfig
+
+        recipe = RunConfig.load(source / "config.json").recipe()
+    else:
+        recipe = get_preset(preset or "quick").recipe()
+    too_small = (steps, 1), (batch_size, 1), (lr_patch, 4)
+    if any(v is not None and v < least for v, least in too_small) or (lr is not None and lr <= 0):
+        raise TrisrError("--steps and --batch-size must be >= 1, --lr > 0 and --patch >= 4")
+    changes = {k: v for k, v in (("steps", steps), ("lr", lr), ("batch_size", batch_size)) if v is not None}
+    recipe = recipe.replace(**changes)
+    if lr_patch is not None:
+        recipe = replace(recipe, lr_patch=lr_patch)
+    if source is not None and not source.exists():
+        raise TrisrError(f"{source} does not exist")
+    summary = run_train(start, out, recipe, data, seed, resume, RichReporter(err_console), torch_device(device))
+    if summary:
+        err_console.print(metrics_table("held-out images", summary["metrics"]))
+        if as_json:
+            print_json(summary)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

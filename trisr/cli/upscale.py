@@ -1,0 +1,49 @@
+"""``trisr upscale``: super-resolve images with a run's network or an exported artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from trisr.cli.errors import err_console, user_errors
+from trisr.cli.options import DEVICE_HELP, TorchDevice, torch_device
+from trisr.errors import TrisrError
+
+
+@user_errors
+def upscale(
+    run: Path = typer.Argument(..., help="Run folder, or an exported artifact (.onnx, .xml, .engine with its sidecar)."),
+    images: list[Path] = typer.Argument(..., help="Input images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (or a .png file for one image)."),
+    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+) -> None:
+    """Super-resolve images with a run's network or an exported artifact; writes PNGs."""
+    from rich.progress import track
+
+    from trisr.data.images import load_image, save_image
+    from trisr.evaluate import super_resolve
+    from trisr.rundir import load_model
+
+    if run.is_file():  # an exported artifact: the deployed file is what runs
+        from trisr.export.artifacts import load_artifact
+
+        artifact = load_artifact(run, device.value)
+        scale, sr_fn = artifact.scale, artifact.upscale
+    else:
+        dev = torch_device(device)
+        model = load_model(run, dev)
+        scale = model.arch.scale
+        sr_fn = lambda img: super_resolve(model, img, dev)  # noqa: E731
+    single_file = output.suffix.lower() == ".png"
+    if single_file and len(images) != 1:
+        raise TrisrError("-o names a .png file but several images were given; pass a folder")
+    inputs = [(p, load_image(p)) for p in images]  # fail on a bad image before any work
+    for path, img in track(inputs, description="upscaling", console=err_console):
+        target = output if single_file else output / f"{path.stem}_x{scale}.png"
+        save_image(target, sr_fn(img))
+        err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("upscale")(upscale)
