@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Not resolved: the venv's python is a symlink, and resolving it would leave the virtual environment.
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-REMOTE_TRISR = f"{PYTHON} -m trisr.cli"  # the remote shell starts in the user's home: an absolute path
+# The remote shell starts in the user's home with a fresh environment: an absolute path, and this checkout's
+# trisr on PYTHONPATH (not whichever trisr the interpreter has installed, e.g. another worktree's).
+REMOTE_TRISR = f"PYTHONPATH={shlex.quote(str(REPO))} {PYTHON} -m trisr.cli"
 ALIAS = "trisr-loopback"
 SSHD = "/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else shutil.which("sshd")
 

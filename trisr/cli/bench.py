@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from trisr.cli.errors import EXIT_CHECK_FAILED, err_console, user_errors
-from trisr.cli.options import Target, input_spec, print_json, torch_device
+from trisr.cli.options import Target, input_spec, print_json
 from trisr.errors import TrisrError
 from trisr.export.formats import PRECISIONS, help_text, parse_format_list
 
@@ -29,8 +29,10 @@ def _precisions(text: Optional[str]) -> list[str] | None:
 
 def bench_target(target: Target) -> str:
     """The target's name, once torch is known to see the GPU the baseline and the GPU formats need."""
-    if target is not Target.cpu:
-        torch_device("cuda")
+    import torch
+
+    if target is not Target.cpu and not torch.cuda.is_available():
+        raise TrisrError(f"--target {target.value} asked for, but torch sees no CUDA GPU")
     return target.value
 
 
