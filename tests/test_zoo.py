@@ -37,7 +37,7 @@ def test_the_zoo_has_its_families():
         assert fam.learned == (fam.name != "bicubic")
         if fam.learned:
             assert fam.knobs["skip"].default == "nearest" and fam.knobs["skip"].choices == ("nearest", "none")
-            assert 6 <= len(fam.ladder) <= 10
+            assert len(fam.ladder) >= 6  # fine enough to scale a family close to a latency budget
 
 
 @pytest.mark.parametrize("name", FAMILIES)

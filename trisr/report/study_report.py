@@ -65,7 +65,7 @@ def verdict_sentence(v: dict, rows_by_name: dict) -> str:
     searched = rows_by_name.get(name)
     goal = v.get("goal_db")
     goal_txt = f" (goal {_signed(goal)} dB)" if isinstance(goal, (int, float)) else ""
-    outcome = "goal met" if v.get("met") else "goal NOT met"
+    outcome = {True: "goal met", False: "goal NOT met"}.get(v.get("met"), "nothing to compare with")
     if searched is None or searched.get("status", "ok") != "ok":
         reason = (searched or {}).get("reason") or "no result"
         return f"{at} the searched network ({name}) failed: {reason}: {outcome}."

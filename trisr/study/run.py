@@ -56,8 +56,10 @@ class StudyReporter(Reporter):
         self.inner, self.total, self.t0, self.done = inner, total, t0, 0
 
     def _prefix(self) -> str:
+        from rich.markup import escape
+
         m, s = divmod(int(time.time() - self.t0), 60)
-        return f"[study {self.done}/{self.total} · {m}m{s:02d}s] "
+        return escape(f"[study {self.done}/{self.total} · {m}m{s:02d}s] ")  # brackets are rich markup otherwise
 
     def phase(self, name, total, done=0):
         self.inner.phase(self._prefix() + name, total, done)
