@@ -291,7 +291,7 @@ def _lut_summary(lut, cfg: StudyConfig) -> dict:
 
 def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> dict:
     """Run (or resume) the study in ``out``; returns the study.json content and writes the reports."""
-    from trisr.export.bench import device_descriptor
+    from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
 
