@@ -97,7 +97,7 @@ def _srow(name, kind, family, budget, params, macs, predicted, lat, psnr, ssim, 
 
 def build_study(root: Path) -> Path:
     """A realistic study folder: synthesised rows and verdicts, real crop PNGs from a held-out photo."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.data.metrics import evaluate_pair
     from trisr.data.resize import bicubic_upscale, quantize_uint8
 

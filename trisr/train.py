@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.data.pairs import ImagePair, load_pairs
+from trisr.data.patches import PatchSampler
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter

@@ -92,7 +92,7 @@ def parse_variant(spec: str, recipe: Recipe, named: dict[str, tuple[dict, Recipe
 
 
 def main() -> None:
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
     from trisr.rundir import load_model
     from trisr.train import train

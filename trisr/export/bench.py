@@ -124,7 +124,7 @@ def bench_run(
     log=None,
 ) -> dict:
     """Export, verify, load and time ``run`` in every requested format; returns the JSON report."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.export.sidecar import tool_versions
     from trisr.export.verify import TorchReference
     from trisr.runtime.base import create_backend

@@ -151,7 +151,7 @@ def export_run(
 ) -> ExportResult:
     """Export, describe, reload through the sidecar and verify. Raises TrisrError (with the fix) when the
     format cannot be produced here; a verification failure is returned in the result."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.export.artifacts import load_artifact
     from trisr.rundir import load_model
 

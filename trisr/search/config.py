@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from trisr.data.datasets import AUGMENTS, SAMPLINGS
+from trisr.data.patches import AUGMENTS, SAMPLINGS
 from trisr.errors import TrisrError
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import METRICS
@@ -89,7 +89,7 @@ class RunConfig:
     preset: str = "paper"
     seed: int = 0
     lr_patch: int = 32  # LR crop size; HR crops are lr_patch * scale (method.md §8.2)
-    #: Patch augmentation and image sampling of every phase (trisr/data/datasets.py::PatchSampler). The
+    #: Patch augmentation and image sampling of every phase (trisr/data/patches.py::PatchSampler). The
     #: reference code flips horizontally and picks images uniformly: ("hflip",), "uniform". Area-proportional
     #: sampling measured worse on the development split (docs/benchmarks.md), so uniform stays.
     augment: tuple[str, ...] = ("dihedral", "rgb_perm")

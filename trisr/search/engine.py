@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from trisr import relax as R
-from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.data.pairs import ImagePair, load_pairs
+from trisr.data.patches import PatchSampler
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter

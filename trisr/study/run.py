@@ -176,7 +176,7 @@ def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Repo
 
 def _bicubic_run(job: Job, cfg: StudyConfig, run_cfg) -> dict:
     """Bicubic has nothing to train: its run folder holds the fixed network and its held-out scores."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
     from trisr.rundir import save_model, versions, write_summary
     from trisr.space.count import count_macs, count_params
@@ -251,7 +251,7 @@ def verdicts(rows: list[dict], budgets_ms: tuple[float, ...], goal_db: float = G
 
 def write_crops(rows: list[dict], cfg: StudyConfig, scale: int, out: Path) -> list[dict]:
     """Per budget, one held-out photo: bicubic / best zoo at that budget / searched / HR, same box."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.data.resize import bicubic_upscale, quantize_uint8
     from trisr.evaluate import super_resolve
     from trisr.report.crops import pick_box, write_crop_panels
