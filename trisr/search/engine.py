@@ -70,7 +70,7 @@ def order_penalty(gamma_logits: torch.Tensor, tree, kind: str, lam: float) -> to
     the sparsestmax support (zero weight, zero reconstruction gradient) sees only the penalty's constant
     gradient, which Adam normalises to a step of about ``arch_lr`` whatever λ is: over the quick preset's 150
     steps every such leaf logit fell by 0.45 and the root's rose by 0.45 for λ = 1e-5, 1e-3 and 1e-1 alike
-    (``python -m trisr.benchmarks.order_penalty``). Decoupled, a step moves a logit by ``arch_lr`` times the
+    (``python -m benchmarks.order_penalty``). Decoupled, a step moves a logit by ``arch_lr`` times the
     gradient (``arch_lr·λ`` on a complete leaf, ``arch_lr·λ·n_leaves`` on the root), so λ sets the strength.
     """
     if kind == "none" or lam == 0.0:
