@@ -14,7 +14,8 @@ from trisr import __version__
 from trisr.export.exporters import ExportOptions
 from trisr.export.formats import Format
 from trisr.export.shapes import InputSpec
-from trisr.export.sidecar import file_records, sidecar_path, tool_versions, write_sidecar
+from trisr.export.sidecar import file_records, sidecar_path, write_sidecar
+from trisr.versions import tool_versions
 from trisr.export.verify import TorchReference, Verification, verify
 
 VERIFIED = "exported+verified"

@@ -182,7 +182,7 @@ class LatencyTable:
         )
 
     def save(self, path: str | Path) -> Path:
-        from trisr.search.checkpoint import atomic_write_json
+        from trisr.io import atomic_write_json
 
         path = Path(path)
         atomic_write_json(path, self.to_dict())

@@ -31,10 +31,11 @@ from trisr.data.patches import PatchSampler
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
-from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, save_supernet, versions, write_summary
+from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, save_supernet, write_summary
 from trisr.search import dist
 from trisr.search.budget import BudgetController
-from trisr.search.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trisr.io import atomic_write_json, atomic_write_text
+from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Phase, RunConfig
 from trisr.search.derive import fit_to_budget
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
@@ -43,6 +44,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.supernet import ArchWeights, Supernet
+from trisr.versions import versions
 
 PHASES = ("warmup", "search", "finetune", "done")
 

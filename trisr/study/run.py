@@ -25,7 +25,7 @@ from pathlib import Path
 
 from trisr.errors import BudgetError, TrisrError
 from trisr.progress import Reporter
-from trisr.search.checkpoint import atomic_write_json
+from trisr.io import atomic_write_json
 from trisr.study.config import GOAL_DB, SETTINGS_FILE, STUDY_FILE, STUDY_SCHEMA_VERSION, StudyConfig
 
 STATE_FILE = "state.json"
@@ -178,7 +178,8 @@ def _bicubic_run(job: Job, cfg: StudyConfig, run_cfg) -> dict:
     """Bicubic has nothing to train: its run folder holds the fixed network and its held-out scores."""
     from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
-    from trisr.rundir import save_model, versions, write_summary
+    from trisr.rundir import save_model, write_summary
+    from trisr.versions import versions
     from trisr.space.count import count_macs, count_params
 
     model = job.arch.build().eval()
