@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,9 +146,19 @@ def test_timing_summary_drops_slow_windows_and_reports_spread():
     assert t.stable and t.n == 40
 
 
-def test_default_lut_name_carries_device_runtime_and_resolution():
+def test_default_lut_name_carries_device_runtime_and_resolution(monkeypatch):
+    monkeypatch.delenv("TRISR_PROFILES", raising=False)
     path = default_lut_path({"device": "cpu", "backend": "openvino", "precision": "fp32", "threads": 2}, SPACE, (256, 256))
     assert path.parts[0] == "profiles" and path.name.startswith("cpu-openvino-fp32-t2-256x256-")
+
+
+def test_profiles_root_is_the_option_then_the_environment_then_dot_profiles(monkeypatch, tmp_path):
+    target = {"device": "cpu", "backend": "onnxruntime", "precision": "fp32", "threads": 2}
+    monkeypatch.delenv("TRISR_PROFILES", raising=False)
+    assert default_lut_path(target, SPACE, (16, 16)).parent == Path("profiles")
+    monkeypatch.setenv("TRISR_PROFILES", str(tmp_path / "env"))
+    assert default_lut_path(target, SPACE, (16, 16)).parent == tmp_path / "env"
+    assert default_lut_path(target, SPACE, (16, 16), tmp_path / "opt").parent == tmp_path / "opt"
 
 
 # -- latency-constrained search -------------------------------------------------------------------------

@@ -279,19 +279,20 @@ def write_crops(rows: list[dict], cfg: StudyConfig, scale: int, out: Path) -> li
     return crops
 
 
-def _lut_summary(lut, cfg: StudyConfig) -> dict:
+def _lut_summary(lut, cfg: StudyConfig, profiles: Path | None = None) -> dict:
     """Which latency table predicted the searched networks, and how well it predicts on this target."""
     from trisr.profile.lut import default_lut_path
 
     v = lut.validation or {}
-    path = cfg.profile or str(default_lut_path(lut.target, lut.space, tuple(lut.resolution)))
+    path = cfg.profile or str(default_lut_path(lut.target, lut.space, tuple(lut.resolution), profiles))
     return {"path": path, "resolution": list(lut.resolution), "target": lut.target, "created": lut.created,
             "rmspe_pct": None if "rmspe" not in v else 100 * v["rmspe"],
             "within_10pct": v.get("within_10pct"), "validated_on": v.get("n")}
 
 
-def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> dict:
-    """Run (or resume) the study in ``out``; returns the study.json content and writes the reports."""
+def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None) -> dict:
+    """Run (or resume) the study in ``out``; returns the study.json content and writes the reports. ``profiles``:
+    the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles)."""
     from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
@@ -303,7 +304,8 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> 
     base = reporter or Reporter()
     run_cfg = _run_config(cfg, cfg.resolution)
     lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
-                                         cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base)
+                                         cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
+                                         profiles=profiles)
     rep = StudyReporter(base, 0, t0 - state["elapsed_s"])
     jobs = plan_jobs(cfg, run_cfg, lut, backend, out, rep)
     rep.total = len(jobs) + 1  # + the final export/timing step
@@ -337,7 +339,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> 
         "settings": {**cfg.to_dict(), "backend": backend.name, "threads": backend.threads, "scale": run_cfg.space.scale,
                      "finetune_steps": run_cfg.finetune.steps, "recipe": run_cfg.recipe().to_dict()},
         "machine": {**device_descriptor(cfg.device, backend.threads), "runtime": backend.describe()},
-        "lut": _lut_summary(lut, cfg),
+        "lut": _lut_summary(lut, cfg, profiles),
         "bicubic": {"psnr_db": bic.get("metrics", {}).get("bicubic_psnr_db"), "ssim": bic.get("metrics", {}).get("bicubic_ssim")},
         "rows": rows,
         "verdicts": verdicts(rows, cfg.budgets_ms),
