@@ -14,7 +14,7 @@ from trisr.search.engine import SearchRun
 from trisr.space.cost import CostModel, CostTable
 from trisr.space.inherit import inherit
 
-from test_search import tiny_config
+from helpers import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import torch
 from typer.testing import CliRunner
 
 from trisr.cli import app
-from trisr.data.datasets import load_pairs
+from trisr.data.pairs import load_pairs
 from trisr.data.images import load_image, save_image
 from trisr.errors import TrisrError
 from trisr.export import lut as lut_mod

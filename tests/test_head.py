@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trisr.data.datasets import load_pairs
+from trisr.data.pairs import load_pairs
 from trisr.errors import TrisrError
 from trisr.export.exporters import ExportOptions
 from trisr.export.formats import get_format

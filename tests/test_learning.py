@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trisr.data.datasets import load_pairs
+from trisr.data.pairs import load_pairs
 from trisr.data.resize import bicubic_downscale
 from trisr.evaluate import evaluate, super_resolve
 from trisr.rundir import load_model

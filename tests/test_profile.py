@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +13,17 @@ from trisr.errors import CostTableError, TrisrError
 from trisr.profile.lut import LatencyTable, LutEntry, default_lut_path, load_lut
 from trisr.profile.profiler import entry_modules, fit_calibration, profile, sample_genotypes, scorecard
 from trisr.runtime.base import create_backend
-from trisr.runtime.timing import TimingProtocol, summarize
+from trisr.runtime.timing import summarize
 from trisr.search.config import Phase, RunConfig
 from trisr.search.engine import SearchRun
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import CostModel
 from trisr.space.tree import Tree
 
-FAST = TimingProtocol(warmup_runs=2, warmup_s=0.0, repeats=2, window_s=0.005, min_runs=3, retries=0)
-SPACE = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
+from helpers import FAST, TINY_SPACE
+from helpers import tiny_config as _tiny_config
+
+SPACE = TINY_SPACE
 RES = (16, 16)
 
 
@@ -143,9 +146,19 @@ def test_timing_summary_drops_slow_windows_and_reports_spread():
     assert t.stable and t.n == 40
 
 
-def test_default_lut_name_carries_device_runtime_and_resolution():
+def test_default_lut_name_carries_device_runtime_and_resolution(monkeypatch):
+    monkeypatch.delenv("TRISR_PROFILES", raising=False)
     path = default_lut_path({"device": "cpu", "backend": "openvino", "precision": "fp32", "threads": 2}, SPACE, (256, 256))
     assert path.parts[0] == "profiles" and path.name.startswith("cpu-openvino-fp32-t2-256x256-")
+
+
+def test_profiles_root_is_the_option_then_the_environment_then_dot_profiles(monkeypatch, tmp_path):
+    target = {"device": "cpu", "backend": "onnxruntime", "precision": "fp32", "threads": 2}
+    monkeypatch.delenv("TRISR_PROFILES", raising=False)
+    assert default_lut_path(target, SPACE, (16, 16)).parent == Path("profiles")
+    monkeypatch.setenv("TRISR_PROFILES", str(tmp_path / "env"))
+    assert default_lut_path(target, SPACE, (16, 16)).parent == tmp_path / "env"
+    assert default_lut_path(target, SPACE, (16, 16), tmp_path / "opt").parent == tmp_path / "opt"
 
 
 # -- latency-constrained search -------------------------------------------------------------------------
@@ -153,12 +166,11 @@ def test_default_lut_name_carries_device_runtime_and_resolution():
 
 def tiny_config(**kw) -> RunConfig:
     base = dict(
-        preset="test", space=SPACE, lr_patch=12, cost_resolution=RES,
-        warmup=Phase(steps=3, lr=1e-3, batch_size=2), search=Phase(steps=6, lr=1e-3, batch_size=2),
-        finetune=Phase(steps=3, lr=1e-3, batch_size=2), control_every=2, log_every=2, checkpoint_every=3,
+        cost_resolution=RES, warmup=Phase(steps=3, lr=1e-3, batch_size=2),
+        finetune=Phase(steps=3, lr=1e-3, batch_size=2), checkpoint_every=3,
     )
     base.update(kw)
-    return RunConfig(**base)
+    return _tiny_config(**base)
 
 
 def test_search_respects_a_latency_budget(tmp_path):

@@ -262,12 +262,11 @@ def test_unreachable_host(loopback, tmp_path):
 
 def test_bench_over_ssh_round_trip(loopback, tmp_path):
     """`trisr bench --host`: the run is copied over the same transport, benchmarked there, the report comes back."""
+    from helpers import TINY_SPACE as space
     from trisr.rundir import save_model
-    from trisr.space.config import SpaceConfig
     from trisr.space.derived import DerivedNet
     from trisr.space.genotype import Genotype
 
-    space = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
     run = tmp_path / "tiny-run"
     save_model(run, DerivedNet(Genotype(space, "CU", [[1, 0]], [[0]], node_index=1)))
     cfg = loopback.client_config("bench", f"[127.0.0.1]:{loopback.port} {loopback.host_pub}\n")

@@ -97,7 +97,7 @@ def _srow(name, kind, family, budget, params, macs, predicted, lat, psnr, ssim, 
 
 def build_study(root: Path) -> Path:
     """A realistic study folder: synthesised rows and verdicts, real crop PNGs from a held-out photo."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.data.metrics import evaluate_pair
     from trisr.data.resize import bicubic_upscale, quantize_uint8
 
@@ -256,20 +256,15 @@ def test_study_report_html_in_headless_chromium(study_report, tmp_path):
 
 
 def tiny_search_config():
-    from trisr.search.config import Phase, RunConfig
-    from trisr.space.config import SpaceConfig
+    from helpers import tiny_config
+    from trisr.search.config import Phase
 
-    return RunConfig(
-        preset="test",
-        space=SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2),
-        lr_patch=12,
+    return tiny_config(
         warmup=Phase(steps=2, lr=1e-3, batch_size=2),
         search=Phase(steps=4, lr=1e-3, batch_size=2),
         finetune=Phase(steps=2, lr=1e-3, batch_size=2),
-        control_every=2,
         log_every=1,
         checkpoint_every=100,
-        cost_resolution=(32, 32),
         val_images=1,
     )
 

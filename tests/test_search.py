@@ -12,28 +12,11 @@ from safetensors.torch import load_file
 from trisr.errors import BudgetError
 from trisr.progress import Reporter
 from trisr.rundir import load_model
-from trisr.search.config import Phase, RunConfig
 from trisr.search.engine import SearchRun
-from trisr.space.config import SpaceConfig
+
+from helpers import tiny_config
 
 OUTPUT_FILES = {"config.json", "genotype.json", "model.safetensors", "summary.json", "log.txt", "events.jsonl", "checkpoint.pt"}
-
-
-def tiny_config(**kw) -> RunConfig:
-    base = dict(
-        preset="test",
-        space=SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2),
-        lr_patch=12,
-        warmup=Phase(steps=4, lr=1e-3, batch_size=2),
-        search=Phase(steps=6, lr=1e-3, batch_size=2),
-        finetune=Phase(steps=4, lr=1e-3, batch_size=2),
-        control_every=2,
-        log_every=2,
-        checkpoint_every=2,
-        cost_resolution=(32, 32),
-    )
-    base.update(kw)
-    return RunConfig(**base)
 
 
 class Interrupt(Reporter):

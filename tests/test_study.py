@@ -11,14 +11,13 @@ from trisr.cli import app
 from trisr.errors import TrisrError
 from trisr.profile.profiler import profile, sample_genotypes
 from trisr.runtime.base import create_backend
-from trisr.runtime.timing import TimingProtocol
-from trisr.search.config import Phase, RunConfig
-from trisr.space.config import SpaceConfig
+from trisr.search.config import Phase
 from trisr.study.config import StudyConfig
 from trisr.study.run import run_study, verdicts
 
-FAST = TimingProtocol(warmup_runs=2, warmup_s=0.0, repeats=2, window_s=0.005, min_runs=3, retries=0)
-SPACE = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
+from helpers import FAST, TINY_SPACE, tiny_config
+
+SPACE = TINY_SPACE
 RES = (16, 16)
 
 
@@ -28,10 +27,8 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     lut = profile(SPACE, create_backend("onnxruntime", threads=1), RES, FAST, calibrate=6, seed=0)
     lut_path = lut.save(root / "lut.json")
-    cfg = RunConfig(
-        preset="test", space=SPACE, lr_patch=12, cost_resolution=RES,
-        warmup=Phase(steps=2, lr=1e-3, batch_size=2), search=Phase(steps=4, lr=1e-3, batch_size=2),
-        finetune=Phase(steps=4, lr=1e-3, batch_size=2), control_every=2, log_every=2, checkpoint_every=2,
+    cfg = tiny_config(
+        cost_resolution=RES, warmup=Phase(steps=2, lr=1e-3, batch_size=2), search=Phase(steps=4, lr=1e-3, batch_size=2),
     )
     cfg_path = root / "cfg.json"
     cfg_path.write_text(cfg.to_json())

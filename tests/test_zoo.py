@@ -11,7 +11,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from trisr.cli import app
-from trisr.data.datasets import load_pairs
+from trisr.data.pairs import load_pairs
 from trisr.data.resize import bicubic_upscale
 from trisr.errors import TrisrError
 from trisr.export.artifacts import load_artifact

@@ -19,7 +19,7 @@ from trisr.progress import Reporter
 from trisr.rundir import (
     ARCH_FILE, CONFIG_FILE, COST_TABLE_FILE, GENOTYPE_FILE, SUPERNET_FILE, load_supernet, read_summary, save_model,
 )
-from trisr.search.checkpoint import atomic_write_json
+from trisr.io import atomic_write_json
 from trisr.search.config import Recipe, RunConfig
 from trisr.space.cost import CostModel, CostTable
 from trisr.space.genotype import Genotype

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trisr.data.datasets import ImagePair
+from trisr.data.pairs import ImagePair
 from trisr.data.images import to_tensor, to_uint8
 from trisr.data.metrics import evaluate_pair
 from trisr.data.resize import bicubic_upscale, quantize_uint8

@@ -20,17 +20,14 @@ Every network trisr handles exposes ``model.arch`` (``.kind``, ``.scale``, ``.di
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from trisr import __version__
 from trisr.errors import TrisrError
-from trisr.search.checkpoint import atomic_write_json
+from trisr.io import atomic_write_json
 from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 
@@ -71,19 +68,6 @@ def _short(v) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
-
-
-def versions() -> dict:
-    import numpy
-
-    return {
-        "trisr": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-    }
 
 
 def arch_record(arch) -> dict:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
-from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.data.pairs import ImagePair, load_pairs
+from trisr.data.patches import PatchSampler
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
 from trisr.rundir import (
-    CHECKPOINT_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model, versions,
+    CHECKPOINT_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model,
     write_summary,
 )
 from trisr.search import dist
@@ -27,6 +28,7 @@ from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint,
 from trisr.search.config import Recipe
 from trisr.search.engine import EMA, train_steps
 from trisr.space.count import count_macs, count_params
+from trisr.versions import versions
 
 
 def load_start(source) -> tuple[torch.nn.Module, str]:

@@ -21,7 +21,7 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """PSNR/SSIM on Y (BT.601, crop = scale) of a run, beside bicubic."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
     from trisr.rundir import load_model
 

@@ -20,7 +20,7 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
     """Versions, devices and deployment runtimes found."""
     import torch
 
-    from trisr.rundir import versions
+    from trisr.versions import versions
     from trisr.search.config import PRESETS
 
     report: dict = {"versions": versions(), "runtimes": {}, "devices": {"cpu_threads": torch.get_num_threads()}}

@@ -68,7 +68,8 @@ def profile_cmd(
     repeats: int = typer.Option(3, "--repeats", help="Timed windows per measurement."),
     window_s: float = typer.Option(0.2, "--window-s", help="Minimum seconds per timed window."),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default profiles/<target>-<backend>-...json)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default PROFILES/<target>-<backend>-...json)."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Folder PROFILES of latency tables (default: $TRISR_PROFILES, else ./profiles)."),
     show: Optional[Path] = typer.Option(None, "--show", help="Print a latency table and exit."),
     host: Optional[str] = typer.Option(None, "--host", help="Profile on user@address over SSH and bring the table back."),
     remote_trisr: str = typer.Option("trisr", "--remote-trisr", help="Shell command that runs trisr on the remote host, e.g. '~/venv/bin/trisr'."),
@@ -100,7 +101,7 @@ def profile_cmd(
         if config is not None or lut_file is not None:
             raise TrisrError("--config and --lut are local files; with --host use --preset/--scale")
         lut = profile_remote(host, args, remote_trisr, ssh_config)
-        path = out or default_lut_path(lut.target, lut.space, lut.resolution)
+        path = out or default_lut_path(lut.target, lut.space, lut.resolution, profiles)
         lut.save(path)
         err_console.print(f"latency table from {host} written to [bold]{path}[/]")
         if as_json:
@@ -127,7 +128,7 @@ def profile_cmd(
     else:
         space = _space_from(preset, config, scale)
         lut = profile(space, runtime, resolution, protocol, calibrate=calibrate, validate=validate, seed=seed, reporter=reporter)
-        path = lut.save(out or default_lut_path(lut.target, space, resolution))
+        path = lut.save(out or default_lut_path(lut.target, space, resolution, profiles))
     for t in lut_tables(lut):
         err_console.print(t)
     err_console.print(f"latency table written to [bold]{path}[/]")

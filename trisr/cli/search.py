@@ -62,7 +62,8 @@ def search(
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
     latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="Budget in ms measured on the target (--target/--backend) at the cost resolution."),
-    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (trisr profile); default: the cached one under profiles/ for the target, profiled first if missing."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (trisr profile); default: the cached one under the profiles folder for the target, profiled first if missing."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Folder of latency tables, looked up and written (default: $TRISR_PROFILES, else ./profiles)."),
     target: Target = typer.Option(Target.cpu, "--target", help="Deployment target for --latency-ms: cpu, cuda or jetson."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
@@ -133,7 +134,8 @@ def search(
         if profile is not None and cost_resolution is None and not resume:
             cfg = cfg.replace(cost_resolution=tuple(load_lut(profile).resolution))  # the table's deployment size
         lut, runtime = resolve_latency_table(
-            cfg.space, cfg.cost_resolution, profile, target.value, backend, threads, allow_mismatch, reporter
+            cfg.space, cfg.cost_resolution, profile, target.value, backend, threads, allow_mismatch, reporter,
+            profiles=profiles,
         )
         cost_table = lut.to_cost_table()
         h, w = lut.resolution

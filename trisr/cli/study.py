@@ -74,7 +74,8 @@ def study_cmd(
     search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Search steps of each search."),
     reps: int = typer.Option(5, "--reps", help="Interleaved timing rounds over all networks."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder; default the embedded photos."),
-    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (default: cached under profiles/, profiled if missing)."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (default: cached under the profiles folder, profiled if missing)."),
+    profiles: Optional[Path] = typer.Option(None, "--profiles", help="Folder of latency tables, looked up and written (default: $TRISR_PROFILES, else ./profiles)."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("runs/study"), "--out", help="Study folder; rerun the same command to resume."),
@@ -100,7 +101,7 @@ def study_cmd(
         data=None if data is None else str(data), profile=None if profile is None else str(profile),
         allow_mismatch=allow_mismatch,
     )
-    study = run_study(cfg, out, RichReporter(err_console))
+    study = run_study(cfg, out, RichReporter(err_console), profiles=profiles)
     err_console.print(study_table(study))
     for line in verdict_lines(study):
         err_console.print(line)

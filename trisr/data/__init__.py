@@ -1,25 +1,25 @@
-"""Data and evaluation: MATLAB-style bicubic resizing, PSNR/SSIM, image I/O, datasets and patch sampling.
+"""Data and evaluation: MATLAB-style bicubic resizing, PSNR/SSIM, image I/O, dataset folder layouts
+(``layouts``), HR/LR image pairs (``pairs``) and patch sampling (``patches``).
 
 Conventions follow the project's evaluation reference (evaluation.md): LR = MATLAB bicubic x1/s with
 antialiasing of the HR modcropped to s, rounded once; metrics on BT.601 studio Y (unrounded, 0..255 scale),
 PSNR peak 255, border crop = scale, SSIM = ``ssim_index``.
 """
 
-from trisr.data.datasets import (
+from trisr.data.images import IMAGE_SUFFIXES, list_images, load_image, save_image, to_tensor, to_uint8
+from trisr.data.layouts import DatasetLayout, detect_layout
+from trisr.data.pairs import (
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
     LR_GENERATION,
-    DatasetLayout,
     ImagePair,
-    PatchSampler,
     clear_lr_cache,
-    detect_layout,
     load_embedded,
     load_pairs,
     pair_images,
     split_pairs,
 )
-from trisr.data.images import IMAGE_SUFFIXES, list_images, load_image, save_image, to_tensor, to_uint8
+from trisr.data.patches import AUGMENTS, SAMPLINGS, PatchSampler
 from trisr.data.metrics import (
     FULL_RANGE_OFFSET_DB,
     MODES,
@@ -32,6 +32,8 @@ from trisr.data.metrics import (
 from trisr.data.resize import bicubic_downscale, bicubic_upscale, imresize, modcrop, quantize_uint8
 
 __all__ = [
+    "AUGMENTS",
+    "SAMPLINGS",
     "EMBEDDED_TRAIN",
     "EMBEDDED_VAL",
     "FULL_RANGE_OFFSET_DB",

@@ -6,7 +6,6 @@ row alike. A format that cannot run here is a row with its reason; one that fail
 
 from __future__ import annotations
 
-import statistics
 import time
 import traceback
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +20,7 @@ from trisr.export.lut import LutPrediction, lut_prediction
 from trisr.export.pipeline import EXPORT_FAILED, UNAVAILABLE, VERIFIED, VERIFY_FAILED, ExportRequest, export_run
 from trisr.export.shapes import InputSpec
 from trisr.runtime.devices import device_descriptor
-from trisr.runtime.timing import TimingProtocol
+from trisr.runtime.timing import TimingProtocol, combine_repetitions
 
 BENCH_SCHEMA_VERSION = 1
 BASELINE_STATUS = "baseline"
@@ -93,18 +92,16 @@ def bench_protocol(window_s: float, warmup_s: float = 0.2) -> TimingProtocol:
 
 
 def _aggregate(row: BenchRow, timings: list, macs: int) -> None:
-    """Median of the repetition medians after dropping repetitions above 1.25x it (a repetition that lost
-    a vCPU, deployment.md §5.2-5.3); p90 = median of the kept repetitions' p90s."""
-    center = statistics.median(t.median_ms for t in timings)
-    kept = [t for t in timings if t.median_ms <= 1.25 * center]
-    medians = [t.median_ms for t in kept]
-    row.latency_rep_medians_ms = [t.median_ms for t in timings]
-    row.latency_dropped_reps = len(timings) - len(kept)
-    row.latency_median_ms = float(statistics.median(medians))
-    row.latency_p90_ms = float(statistics.median(t.p90_ms for t in kept))
-    row.latency_cv = float(np.std(medians) / np.mean(medians)) if len(medians) > 1 else None
-    row.runs = sum(t.n for t in kept)
-    row.stable = all(t.stable for t in kept)
+    """The repetitions combined by :func:`trisr.runtime.timing.combine_repetitions` (slow ones dropped by the
+    1.25x rule, deployment.md §5.2-5.3); p90 = median of the kept repetitions' p90s."""
+    agg = combine_repetitions(timings)
+    row.latency_rep_medians_ms = agg["rep_medians_ms"]
+    row.latency_dropped_reps = agg["dropped_reps"]
+    row.latency_median_ms = agg["median_ms"]
+    row.latency_p90_ms = agg["p90_ms"]
+    row.latency_cv = agg["cv"]
+    row.runs = agg["n"]
+    row.stable = agg["stable"]
     row.throughput_img_s = 1000.0 / row.latency_median_ms
     row.achieved_gflop_s = 2.0 * macs / (row.latency_median_ms * 1e6)
 
@@ -124,8 +121,8 @@ def bench_run(
     log=None,
 ) -> dict:
     """Export, verify, load and time ``run`` in every requested format; returns the JSON report."""
-    from trisr.data.datasets import load_pairs
-    from trisr.export.sidecar import tool_versions
+    from trisr.data.pairs import load_pairs
+    from trisr.versions import tool_versions
     from trisr.export.verify import TorchReference
     from trisr.runtime.base import create_backend
     from trisr.rundir import load_model

@@ -17,7 +17,7 @@ DEFAULT_SAMPLES = 300  # NNCF's default subset size (deployment.md §2.8)
 def calibration_images(calib_dir: Path | None, scale: int) -> tuple[list[np.ndarray], str]:
     """uint8 HxWx3 LR images and a description of where they came from."""
     if calib_dir is None:
-        from trisr.data.datasets import load_pairs
+        from trisr.data.pairs import load_pairs
 
         pairs = load_pairs(None, scale, "train")
         return [p.lr for p in pairs], f"embedded training photos, LR x{scale} ({', '.join(p.name for p in pairs)})"

@@ -14,7 +14,8 @@ from trisr import __version__
 from trisr.export.exporters import ExportOptions
 from trisr.export.formats import Format
 from trisr.export.shapes import InputSpec
-from trisr.export.sidecar import file_records, sidecar_path, tool_versions, write_sidecar
+from trisr.export.sidecar import file_records, sidecar_path, write_sidecar
+from trisr.versions import tool_versions
 from trisr.export.verify import TorchReference, Verification, verify
 
 VERIFIED = "exported+verified"
@@ -151,7 +152,7 @@ def export_run(
 ) -> ExportResult:
     """Export, describe, reload through the sidecar and verify. Raises TrisrError (with the fix) when the
     format cannot be produced here; a verification failure is returned in the result."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.export.artifacts import load_artifact
     from trisr.rundir import load_model
 

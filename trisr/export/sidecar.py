@@ -6,8 +6,6 @@ the sidecar records their SHA-256 so a replaced file is noticed (deployment.md Â
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -18,7 +16,6 @@ SIDECAR_SCHEMA_VERSION = 1
 SIDECAR_KIND = "trisr-artifact"
 #: Fields of a TensorRT engine's build target that must match the live system before deserializing.
 TRT_TARGET_FIELDS = ("gpu", "compute_capability", "tensorrt")
-_VERSION_MODULES = ("onnx", "onnxruntime", "openvino", "nncf", "tensorrt")
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -38,25 +35,8 @@ def file_records(files: list[Path]) -> list[dict]:
     return [{"name": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files]
 
 
-def tool_versions() -> dict:
-    """trisr, torch, python and every deployment package importable here (None when absent)."""
-    from trisr.rundir import versions
-
-    out = versions()
-    for name in _VERSION_MODULES:
-        if importlib.util.find_spec(name) is None:
-            out[name] = None
-            continue
-        try:
-            mod = importlib.import_module(name)
-            out[name] = mod.get_version() if name == "openvino" else getattr(mod, "__version__", "installed")
-        except Exception:  # noqa: BLE001 - a broken install reads as absent
-            out[name] = None
-    return out
-
-
 def write_sidecar(artifact: Path, data: dict) -> Path:
-    from trisr.search.checkpoint import atomic_write_json
+    from trisr.io import atomic_write_json
 
     path = sidecar_path(artifact)
     atomic_write_json(path, {"schema_version": SIDECAR_SCHEMA_VERSION, "kind": SIDECAR_KIND, **data,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from trisr.data.datasets import ImagePair
+from trisr.data.pairs import ImagePair
 from trisr.data.metrics import psnr_db
 from trisr.export.shapes import HW, hw_text
 from trisr.export.tiling import count_tiles, to_nchw, to_uint8_image, upscale_tiled

@@ -14,6 +14,7 @@ per-entry costs, so the search's expected latency equals the calibrated predicti
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -182,7 +183,7 @@ class LatencyTable:
         )
 
     def save(self, path: str | Path) -> Path:
-        from trisr.search.checkpoint import atomic_write_json
+        from trisr.io import atomic_write_json
 
         path = Path(path)
         atomic_write_json(path, self.to_dict())
@@ -207,10 +208,26 @@ def group_of(key: str) -> str:
     return key.split(":")[1] if key.startswith("op:") else "fixed"
 
 
-def default_lut_path(target: dict, space: SpaceConfig, resolution: tuple[int, int], root: Path = Path("profiles")) -> Path:
-    """profiles/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json"""
+#: Environment variable naming the folder of latency tables (default ``./profiles``, relative to the current
+#: directory); the ``--profiles DIR`` option of ``trisr search``, ``profile`` and ``study`` overrides it.
+PROFILES_ENV = "TRISR_PROFILES"
+
+
+def profiles_root(root: str | os.PathLike | None = None) -> Path:
+    """Where latency tables are looked up and written: ``root`` if given, else ``$TRISR_PROFILES`` if set and
+    non-empty, else ``profiles`` (relative to the current directory)."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(PROFILES_ENV) or "profiles")
+
+
+def default_lut_path(
+    target: dict, space: SpaceConfig, resolution: tuple[int, int], root: str | os.PathLike | None = None
+) -> Path:
+    """<root>/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json, ``root`` resolved by
+    :func:`profiles_root` (``--profiles``, then ``$TRISR_PROFILES``, then ``./profiles``)."""
     name = (
         f"{target['device']}-{target['backend']}-{target['precision']}-t{target['threads']}"
         f"-{resolution[0]}x{resolution[1]}-{space.fingerprint()}.json"
     )
-    return root / name
+    return profiles_root(root) / name

@@ -46,16 +46,18 @@ def resolve_latency_table(
     allow_mismatch: bool,
     reporter: Reporter,
     calibrate: int = 20,
+    profiles: Path | None = None,
 ) -> tuple[LatencyTable, Backend]:
-    """The LUT for this space on this target: the given file, the cached one under profiles/, or a fresh
-    profile (shown with progress, then cached)."""
+    """The LUT for this space on this target: the given file, the cached one under the profiles folder
+    (``profiles``; default ``$TRISR_PROFILES`` or ./profiles, :func:`trisr.profile.lut.profiles_root`), or a
+    fresh profile (shown with progress, then cached there)."""
     if profile_path is not None:
         lut = load_lut(profile_path)
         backend = backend_from_target(lut.target) if backend_name is None else make_backend(device, backend_name, threads)
         lut.check(space, None if allow_mismatch else backend.describe(), resolution)
         return lut, backend
     backend = make_backend(device, backend_name, threads)
-    path = default_lut_path(backend.describe(), space, resolution)
+    path = default_lut_path(backend.describe(), space, resolution, profiles)
     if path.exists():
         lut = load_lut(path)
         lut.check(space, None if allow_mismatch else backend.describe(), resolution)

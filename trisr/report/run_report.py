@@ -265,7 +265,7 @@ def plot_architecture(genotype: dict | None, arch: dict | None, path: Path) -> P
 
 def _crop_panels(run: Path, out: Path, summary: dict) -> tuple[list[tuple], str | None]:
     """Bicubic / this network / HR crops of the first embedded held-out photo; (gallery items, note)."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.data.metrics import evaluate_pair
     from trisr.data.resize import bicubic_upscale, quantize_uint8
     from trisr.evaluate import super_resolve

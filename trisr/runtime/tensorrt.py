@@ -182,7 +182,11 @@ class TensorRTBackend(Backend):
 
     def __init__(self, device="cuda", threads=None, precision="fp16", cache_dir: Path | None = None) -> None:
         super().__init__(device, threads, precision)
-        self.cache_dir = cache_dir or Path("profiles") / ".trt-cache"
+        if cache_dir is None:
+            from trisr.profile.lut import profiles_root
+
+            cache_dir = profiles_root() / ".trt-cache"
+        self.cache_dir = cache_dir
 
     def test_connection(self) -> None:
         import_tensorrt()

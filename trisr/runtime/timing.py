@@ -4,8 +4,9 @@
 2. ``repeats`` timed windows; each runs until ``window_s`` of samples and at least ``min_runs`` are
    collected (time-based, so fast entries get many samples and slow ones still finish).
 3. Outliers inside a window (interrupts, page faults) are clipped with Tukey's far fence (> Q3 + 3 IQR);
-   whole windows above 1.25x the median of window medians are dropped (on small VMs a window can lose
-   a vCPU entirely, deployment.md §5.3).
+   whole windows above 1.25x (``SLOW_FACTOR``) the median of window medians are dropped (on small VMs a
+   window can lose a vCPU entirely, deployment.md §5.3; :func:`keep_fast`, also used by bench and study to
+   drop slow repetitions, :func:`combine_repetitions`).
 4. The point estimate is the median of the window medians; p10/p90 come from the pooled kept samples.
    If the window medians spread more than ``max_spread`` (coefficient of variation), everything is
    measured again, up to ``retries`` times, and the steadiest attempt is kept (``stable=False`` if none
@@ -14,7 +15,9 @@
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -66,10 +69,44 @@ def _window(run: Callable[[], None], sync: Callable[[], None], p: TimingProtocol
     return a[a <= q3 + 3.0 * (q3 - q1)]
 
 
+#: A window or repetition whose median exceeds this factor times the median of all of them is dropped (it
+#: lost a vCPU, deployment.md §5.2-5.3). The one rule for profiling (windows), bench and study (repetitions).
+SLOW_FACTOR = 1.25
+
+
+def keep_fast(medians: Sequence[float]) -> np.ndarray:
+    """Boolean mask of the medians to keep: those at most :data:`SLOW_FACTOR` times the median of all."""
+    m = np.asarray(medians, dtype=float)
+    return m <= SLOW_FACTOR * float(np.median(m))
+
+
+def combine_repetitions(timings: Sequence[Timing]) -> dict:
+    """Combine repeated :class:`Timing` measurements of one network (bench and study repeat ``Runner.time``
+    themselves, interleaved across networks): drop repetitions by :func:`keep_fast`, then median of the kept
+    repetition medians, and medians of their p10s and p90s.
+
+    Returns ``median_ms``, ``p10_ms``, ``p90_ms``, ``rep_medians_ms`` (every repetition, dropped ones too),
+    ``dropped_reps``, ``cv`` (of the kept medians; None for one), ``n`` (kept samples) and ``stable`` (every
+    kept repetition was).
+    """
+    keep = keep_fast([t.median_ms for t in timings])
+    kept = [t for t, k in zip(timings, keep) if k]
+    medians = [t.median_ms for t in kept]
+    return {
+        "median_ms": float(statistics.median(medians)),
+        "p10_ms": float(statistics.median(t.p10_ms for t in kept)),
+        "p90_ms": float(statistics.median(t.p90_ms for t in kept)),
+        "rep_medians_ms": [t.median_ms for t in timings],
+        "dropped_reps": len(timings) - len(kept),
+        "cv": float(np.std(medians) / np.mean(medians)) if len(medians) > 1 else None,
+        "n": sum(t.n for t in kept),
+        "stable": all(t.stable for t in kept),
+    }
+
+
 def summarize(windows: list[np.ndarray], max_spread: float) -> Timing:
     medians = np.array([np.median(w) for w in windows])
-    center = np.median(medians)
-    keep = medians <= 1.25 * center
+    keep = keep_fast(medians)
     kept = [w for w, k in zip(windows, keep) if k]
     pooled = np.concatenate(kept)
     kept_medians = medians[keep]

@@ -1,39 +1,14 @@
-"""Atomic checkpoints: write to a temporary file in the same folder, fsync, then rename over the target,
-so a run killed at any moment leaves either the previous checkpoint or the new one, never half a file.
-Loaded with ``weights_only=True`` (no arbitrary unpickling)."""
+"""Atomic checkpoints (:func:`trisr.io.atomic_write_bytes`): a run killed at any moment leaves either the
+previous checkpoint or the new one, never half a file. Loaded with ``weights_only=True`` (no arbitrary unpickling)."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from trisr.errors import TrisrError
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+from trisr.io import atomic_write_bytes
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
-from trisr.data.datasets import AUGMENTS, SAMPLINGS
+from trisr.data.patches import AUGMENTS, SAMPLINGS
 from trisr.errors import TrisrError
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import METRICS
@@ -89,7 +89,7 @@ class RunConfig:
     preset: str = "paper"
     seed: int = 0
     lr_patch: int = 32  # LR crop size; HR crops are lr_patch * scale (method.md §8.2)
-    #: Patch augmentation and image sampling of every phase (trisr/data/datasets.py::PatchSampler). The
+    #: Patch augmentation and image sampling of every phase (trisr/data/patches.py::PatchSampler). The
     #: reference code flips horizontally and picks images uniformly: ("hflip",), "uniform". Area-proportional
     #: sampling measured worse on the development split (docs/benchmarks.md), so uniform stays.
     augment: tuple[str, ...] = ("dihedral", "rgb_perm")
@@ -229,7 +229,7 @@ def _quick() -> RunConfig:
         search=Phase(steps=150, lr=5e-4, batch_size=8),
         # Fine-tuning the small derived network is cheap (~30 ms/step here) and is where the PSNR comes from:
         # it gets what the 10-minute budget leaves after the supernet. Recipe chosen on a development split
-        # (trisr/benchmarks/recipe_ablation.py, docs/benchmarks.md): lr 4e-3, cosine to 1 %, EMA 0.999.
+        # (benchmarks/recipe_ablation.py, docs/benchmarks.md): lr 4e-3, cosine to 1 %, EMA 0.999.
         finetune=Phase(steps=10_000, lr=4e-3, batch_size=16, schedule="cosine", ema=0.999),
         arch_lr=3e-3,
         control_every=10,

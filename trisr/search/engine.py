@@ -26,14 +26,16 @@ import torch
 import torch.nn.functional as F
 
 from trisr import relax as R
-from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.data.pairs import ImagePair, load_pairs
+from trisr.data.patches import PatchSampler
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
-from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, save_supernet, versions, write_summary
+from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, save_model, save_supernet, write_summary
 from trisr.search import dist
 from trisr.search.budget import BudgetController
-from trisr.search.checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trisr.io import atomic_write_json, atomic_write_text
+from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Phase, RunConfig
 from trisr.search.derive import fit_to_budget
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
@@ -42,6 +44,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.supernet import ArchWeights, Supernet
+from trisr.versions import versions
 
 PHASES = ("warmup", "search", "finetune", "done")
 
@@ -69,7 +72,7 @@ def order_penalty(gamma_logits: torch.Tensor, tree, kind: str, lam: float) -> to
     the sparsestmax support (zero weight, zero reconstruction gradient) sees only the penalty's constant
     gradient, which Adam normalises to a step of about ``arch_lr`` whatever λ is: over the quick preset's 150
     steps every such leaf logit fell by 0.45 and the root's rose by 0.45 for λ = 1e-5, 1e-3 and 1e-1 alike
-    (``python -m trisr.benchmarks.order_penalty``). Decoupled, a step moves a logit by ``arch_lr`` times the
+    (``python -m benchmarks.order_penalty``). Decoupled, a step moves a logit by ``arch_lr`` times the
     gradient (``arch_lr·λ`` on a complete leaf, ``arch_lr·λ·n_leaves`` on the root), so λ sets the strength.
     """
     if kind == "none" or lam == 0.0:

@@ -67,7 +67,7 @@ class StudyConfig:
         return cls(**d)
 
     def save(self, folder: Path) -> None:
-        from trisr.search.checkpoint import atomic_write_json
+        from trisr.io import atomic_write_json
 
         atomic_write_json(folder / SETTINGS_FILE, self.to_dict())
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from trisr.errors import TrisrError
 from trisr.progress import Reporter
 from trisr.runtime.timing import TimingProtocol
-from trisr.search.checkpoint import atomic_write_json
+from trisr.io import atomic_write_json
 
 CACHE_FILE = "zoo_latency.json"
 #: Rung timing: three 0.2 s windows after warm-up; the final study timing re-measures the chosen rungs.

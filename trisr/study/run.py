@@ -25,7 +25,7 @@ from pathlib import Path
 
 from trisr.errors import BudgetError, TrisrError
 from trisr.progress import Reporter
-from trisr.search.checkpoint import atomic_write_json
+from trisr.io import atomic_write_json
 from trisr.study.config import GOAL_DB, SETTINGS_FILE, STUDY_FILE, STUDY_SCHEMA_VERSION, StudyConfig
 
 STATE_FILE = "state.json"
@@ -176,9 +176,10 @@ def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Repo
 
 def _bicubic_run(job: Job, cfg: StudyConfig, run_cfg) -> dict:
     """Bicubic has nothing to train: its run folder holds the fixed network and its held-out scores."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
-    from trisr.rundir import save_model, versions, write_summary
+    from trisr.rundir import save_model, write_summary
+    from trisr.versions import versions
     from trisr.space.count import count_macs, count_params
 
     model = job.arch.build().eval()
@@ -251,7 +252,7 @@ def verdicts(rows: list[dict], budgets_ms: tuple[float, ...], goal_db: float = G
 
 def write_crops(rows: list[dict], cfg: StudyConfig, scale: int, out: Path) -> list[dict]:
     """Per budget, one held-out photo: bicubic / best zoo at that budget / searched / HR, same box."""
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.data.resize import bicubic_upscale, quantize_uint8
     from trisr.evaluate import super_resolve
     from trisr.report.crops import pick_box, write_crop_panels
@@ -278,19 +279,20 @@ def write_crops(rows: list[dict], cfg: StudyConfig, scale: int, out: Path) -> li
     return crops
 
 
-def _lut_summary(lut, cfg: StudyConfig) -> dict:
+def _lut_summary(lut, cfg: StudyConfig, profiles: Path | None = None) -> dict:
     """Which latency table predicted the searched networks, and how well it predicts on this target."""
     from trisr.profile.lut import default_lut_path
 
     v = lut.validation or {}
-    path = cfg.profile or str(default_lut_path(lut.target, lut.space, tuple(lut.resolution)))
+    path = cfg.profile or str(default_lut_path(lut.target, lut.space, tuple(lut.resolution), profiles))
     return {"path": path, "resolution": list(lut.resolution), "target": lut.target, "created": lut.created,
             "rmspe_pct": None if "rmspe" not in v else 100 * v["rmspe"],
             "within_10pct": v.get("within_10pct"), "validated_on": v.get("n")}
 
 
-def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> dict:
-    """Run (or resume) the study in ``out``; returns the study.json content and writes the reports."""
+def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None) -> dict:
+    """Run (or resume) the study in ``out``; returns the study.json content and writes the reports. ``profiles``:
+    the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles)."""
     from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
@@ -302,7 +304,8 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> 
     base = reporter or Reporter()
     run_cfg = _run_config(cfg, cfg.resolution)
     lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
-                                         cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base)
+                                         cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
+                                         profiles=profiles)
     rep = StudyReporter(base, 0, t0 - state["elapsed_s"])
     jobs = plan_jobs(cfg, run_cfg, lut, backend, out, rep)
     rep.total = len(jobs) + 1  # + the final export/timing step
@@ -336,7 +339,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> 
         "settings": {**cfg.to_dict(), "backend": backend.name, "threads": backend.threads, "scale": run_cfg.space.scale,
                      "finetune_steps": run_cfg.finetune.steps, "recipe": run_cfg.recipe().to_dict()},
         "machine": {**device_descriptor(cfg.device, backend.threads), "runtime": backend.describe()},
-        "lut": _lut_summary(lut, cfg),
+        "lut": _lut_summary(lut, cfg, profiles),
         "bicubic": {"psnr_db": bic.get("metrics", {}).get("bicubic_psnr_db"), "ssim": bic.get("metrics", {}).get("bicubic_ssim")},
         "rows": rows,
         "verdicts": verdicts(rows, cfg.budgets_ms),

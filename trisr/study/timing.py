@@ -4,7 +4,6 @@ instead of whichever happened to be measured during it)."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from trisr.errors import TrisrError
 from trisr.export.bench import bench_protocol
 from trisr.export.formats import FORMATS, Format
 from trisr.progress import Reporter
+from trisr.runtime.timing import combine_repetitions
 
 #: One 0.5 s window per network per repetition; the repetitions are interleaved across networks.
 WINDOW_S = 0.5
@@ -38,15 +38,10 @@ class Timed:
 
 def aggregate(timings: list) -> dict:
     """Median of the repetition medians after dropping repetitions above 1.25x it (a repetition that lost a
-    vCPU); p10/p90 = medians of the kept repetitions' p10/p90."""
-    center = statistics.median(t.median_ms for t in timings)
-    kept = [t for t in timings if t.median_ms <= 1.25 * center]
-    return {
-        "median_ms": float(statistics.median(t.median_ms for t in kept)),
-        "p10_ms": float(statistics.median(t.p10_ms for t in kept)),
-        "p90_ms": float(statistics.median(t.p90_ms for t in kept)),
-        "rep_medians_ms": [t.median_ms for t in timings],
-    }
+    vCPU); p10/p90 = medians of the kept repetitions' p10/p90 (:func:`trisr.runtime.timing.combine_repetitions`,
+    the rule bench uses too)."""
+    agg = combine_repetitions(timings)
+    return {k: agg[k] for k in ("median_ms", "p10_ms", "p90_ms", "rep_medians_ms")}
 
 
 def export_and_time(

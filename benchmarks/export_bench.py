@@ -1,7 +1,7 @@
 """Deployment benchmark for docs/benchmarks.md: PyTorch eager vs ONNX Runtime vs OpenVINO on this CPU.
 
-    python -m trisr.benchmarks.export_bench runs/search-quick-x2                    # the documented setting
-    python -m trisr.benchmarks.export_bench runs/search-quick-x2 --quick            # smoke test (seconds)
+    python -m benchmarks.export_bench runs/search-quick-x2                    # the documented setting
+    python -m benchmarks.export_bench runs/search-quick-x2 --quick            # smoke test (seconds)
 
 In one process, with the same thread count for every runtime (default 2): export and verify the run's
 network (ONNX fp32, OpenVINO fp32 / fp16 / int8), time every artifact beside PyTorch eager at 256x256 LR in
@@ -15,16 +15,23 @@ interleaved repetitions (``trisr bench``'s loop), and report
 
 Prints a Markdown table on stderr and the full JSON report on stdout (or ``--json-out``). Run it on a quiet
 machine: the load average is recorded, and a warning is printed when other processes are busy.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.export_bench ...`` or ``python benchmarks/export_bench.py ...``.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 
 def matmul_gflop_s(n: int, threads: int, window_s: float, reps: int) -> dict:

@@ -1,7 +1,7 @@
 """Does the order penalty's strength depend on lambda? (docs/method.md "Relaxations and sorting")
 
-    OMP_NUM_THREADS=1 python -m trisr.benchmarks.order_penalty --part a
-    OMP_NUM_THREADS=1 python -m trisr.benchmarks.order_penalty --part b --warmup-steps 20 --search-steps 60 \
+    OMP_NUM_THREADS=1 python -m benchmarks.order_penalty --part a
+    OMP_NUM_THREADS=1 python -m benchmarks.order_penalty --part b --warmup-steps 20 --search-steps 60 \
         --batch-size 4 --lr-patch 16
 
 (a) Simulation on the quick preset's tree: gamma logits start at ``1e-3 * randn`` and take T architecture
@@ -17,16 +17,24 @@
     (number of C blocks in ``tree.blocks(node)``, stem included).
 
 Prints one JSON object.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.order_penalty ...`` or ``python benchmarks/order_penalty.py ...``.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import json
 import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 

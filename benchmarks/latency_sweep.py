@@ -1,18 +1,25 @@
 """Latency-budget sweep: ``trisr search --latency-ms B`` for several budgets on one target, then a table
 of predicted / measured latency, measured/budget and held-out PSNR.
 
-    python -m trisr.benchmarks.latency_sweep --budgets 15 30 60 120 --backend onnxruntime --out runs/sweep
+    python -m benchmarks.latency_sweep --budgets 15 30 60 120 --backend onnxruntime --out runs/sweep
 
 Every search reuses the cached latency table under profiles/ (profiled once if missing). Prints JSON.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.latency_sweep ...`` or ``python benchmarks/latency_sweep.py ...``.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Ablation of the output head and the training recipe on one fixed genotype, trained from scratch.
 
-    python -m trisr.benchmarks.recipe_ablation --steps 1500 --variants base,skip-none,no-ema --out runs/ablation
+    python -m benchmarks.recipe_ablation --steps 1500 --variants base,skip-none,no-ema --out runs/ablation
 
 Every variant trains the same architecture (the genotype given with ``--genotype``, or a fixed ~2 GMAC
 network of the quick space) with ``trisr.train.train`` -- the one training loop of derived networks.
@@ -10,15 +10,23 @@ training photos minus ``--dev`` (default astronaut and camera, one colour and on
 on those (``dev_psnr_db``); it is then scored on the held-out photos too (``psnr_db``), for the record. A variant is the quick preset's recipe with one piece
 changed; ``base`` is the recipe as shipped. Prints a JSON list; rows are also written to OUT/ablation.json.
 Variants run one after another in this process (the machine's threads are not shared between them).
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.recipe_ablation ...`` or ``python benchmarks/recipe_ablation.py ...``.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -92,7 +100,7 @@ def parse_variant(spec: str, recipe: Recipe, named: dict[str, tuple[dict, Recipe
 
 
 def main() -> None:
-    from trisr.data.datasets import load_pairs
+    from trisr.data.pairs import load_pairs
     from trisr.evaluate import evaluate
     from trisr.rundir import load_model
     from trisr.train import train

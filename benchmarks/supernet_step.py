@@ -1,15 +1,24 @@
 """Supernet step time and peak memory for a preset's configuration.
 
-    python -m trisr.benchmarks.supernet_step --preset quick --steps 10
-    python -m trisr.benchmarks.supernet_step --preset paper --steps 3
+    python -m benchmarks.supernet_step --preset quick --steps 10
+    python -m benchmarks.supernet_step --preset paper --steps 3
 
 Times one warm-up step (4-pass sandwich + optimiser step) and one search iteration (architecture step +
 weight step, 3 passes each) at the preset's batch and patch size, after one untimed step of each. Each
 configuration runs in a fresh process so the peak resident memory (ru_maxrss) belongs to it alone; on
 CUDA the peak allocated memory is reported too. Prints a JSON line.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.supernet_step ...`` or ``python benchmarks/supernet_step.py ...``.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import json

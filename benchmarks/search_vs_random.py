@@ -1,18 +1,26 @@
 """Is the search better than chance? Train random architectures of the same space in the same cost band,
 and the searched architecture from scratch, with the run's own fine-tuning recipe, steps and seed.
 
-    python -m trisr.benchmarks.search_vs_random runs/search-quick-x2 --random 5 --out runs/vs-random
+    python -m benchmarks.search_vs_random runs/search-quick-x2 --random 5 --out runs/vs-random
 
 Rows: the searched network (inherited weights, as the search delivered it), the searched genotype from
 scratch, and each random pick from scratch and with weights inherited from the run's supernet. Prints a table
 and the mean and best held-out PSNR per group; JSON in OUT/baselines.json and OUT/report.json.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.search_vs_random ...`` or ``python benchmarks/search_vs_random.py ...``.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 

@@ -1,17 +1,25 @@
 """Colour fidelity and gain on colourful photos outside the embedded training and held-out sets.
 
-    python -m trisr.benchmarks.colour_fidelity runs/quick-s0 [runs/other ...]
+    python -m benchmarks.colour_fidelity runs/quick-s0 [runs/other ...]
 
 Photos from scikit-image's wheel that trisr never trains or evaluates on (stereo_motorcycle left view,
 immunohistochemistry, colorwheel): LR made by trisr's MATLAB-style bicubic; reports the PSNR gain over bicubic
 (Y, crop = scale) and the mean per-channel bias of the 8-bit output against HR (R, G, B levels). Prints JSON.
+
+Run from the repository root (not installed with trisr; see benchmarks/__init__.py):
+``python -m benchmarks.colour_fidelity ...`` or ``python benchmarks/colour_fidelity.py ...``.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file (python benchmarks/x.py): the repository root holds trisr and benchmarks
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 

@@ -1,1 +1,0 @@
-"""Benchmark scripts (results go to docs/benchmarks.md; never timed in tests)."""
