@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -207,10 +208,27 @@ def group_of(key: str) -> str:
     return key.split(":")[1] if key.startswith("op:") else "fixed"
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_component(value) -> str:
+    """One file-name component from an untrusted field (e.g. a remote table's device name): characters outside
+    [A-Za-z0-9._-] become '_', and leading dots are replaced so that '.', '..' and hidden names cannot occur."""
+    text = _UNSAFE.sub("_", str(value))
+    text = re.sub(r"^\.", "_", text)
+    return text or "_"
+
+
 def default_lut_path(target: dict, space: SpaceConfig, resolution: tuple[int, int], root: Path = Path("profiles")) -> Path:
-    """profiles/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json"""
+    """profiles/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json; every component is sanitised
+    (the fields may come from a remote machine's table) and the result is checked to lie inside ``root``."""
+    c = safe_component
     name = (
-        f"{target['device']}-{target['backend']}-{target['precision']}-t{target['threads']}"
-        f"-{resolution[0]}x{resolution[1]}-{space.fingerprint()}.json"
+        f"{c(target.get('device'))}-{c(target.get('backend'))}-{c(target.get('precision'))}-t{c(target.get('threads'))}"
+        f"-{c(resolution[0])}x{c(resolution[1])}-{c(space.fingerprint())}.json"
     )
-    return root / name
+    path = root / name
+    base = Path(root).resolve()
+    if path.resolve().parent != base:
+        raise TrisrError(f"refusing to write a latency table outside {root}: {name}")
+    return path
