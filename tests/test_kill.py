@@ -131,5 +131,6 @@ def test_sigkilled_search_resumes_to_the_uninterrupted_result(tmp_path):
     ra, rb = json.loads((tmp_path / "REF" / "summary.json").read_text()), json.loads((run / "summary.json").read_text())
     assert ra["genotype"] == rb["genotype"]
     assert ra["metrics"] == rb["metrics"]
+    assert not list(run.glob(".checkpoint.pt.*.tmp"))  # the interrupted write's temporary file was cleaned up
     starts = [e for e in events(run) if e["event"] == "start"]
     assert [bool(e.get("resume")) for e in starts] == [False, True, True, True]
