@@ -8,6 +8,7 @@ The simulated kills of tests/test_search.py raise inside the process; these kill
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def kill_config() -> RunConfig:
         space=SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2),
         lr_patch=12,
         warmup=Phase(steps=4, lr=1e-3, batch_size=2),
-        search=Phase(steps=4, lr=1e-3, batch_size=2),
+        search=Phase(steps=6, lr=1e-3, batch_size=2),  # two search checkpoints (2, 4) to stall in
         finetune=Phase(steps=4, lr=1e-3, batch_size=2),
         control_every=2,
         log_every=1,
@@ -103,6 +104,17 @@ def test_sigkilled_search_resumes_to_the_uninterrupted_result(tmp_path):
     assert not (run / "model.safetensors").exists()
     assert load_checkpoint(run / "checkpoint.pt")["phase"] == "warmup"
 
+    # 1b. killed at random moments (seeded, so reproducible) shortly after a resumed process started: whatever
+    # it was doing, the checkpoint on disk stays loadable and the next --resume carries on.
+    rnd = random.Random(9)
+    for _ in range(2):
+        n = len(events(run))
+        p = start(tmp_path, "RUN", "--resume")
+        kill_when(p, lambda: any(e["event"] == "start" for e in events(run)[n:]) and (time.sleep(rnd.uniform(0, 0.4)) or True),
+                  "a resumed process starting")
+        load_checkpoint(run / "checkpoint.pt")
+        assert not (run / "model.safetensors").exists()
+
     # 2. search: killed in the middle of writing a checkpoint (half the bytes in the temporary file).
     n = len(events(run))
     p = start(tmp_path, "RUN", "--resume", env_extra={STALL_ENV: "search"})
@@ -133,4 +145,4 @@ def test_sigkilled_search_resumes_to_the_uninterrupted_result(tmp_path):
     assert ra["metrics"] == rb["metrics"]
     assert not list(run.glob(".checkpoint.pt.*.tmp"))  # the interrupted write's temporary file was cleaned up
     starts = [e for e in events(run) if e["event"] == "start"]
-    assert [bool(e.get("resume")) for e in starts] == [False, True, True, True]
+    assert [bool(e.get("resume")) for e in starts] == [False, True, True, True, True, True]
