@@ -206,3 +206,50 @@ def test_fit_to_budget_fills_a_small_argmax_into_the_band(setup):
     assert steps and all(s.startswith("fill") for s in steps)
     g2, steps2 = fit_to_budget(net, model, budget)  # without a lower edge nothing changes
     assert steps2 == [] and g2.to_dict() == net.derive().to_dict()
+
+
+def all_genotypes(space: SpaceConfig):
+    """Every architecture of ``space``: each network node of the tree, every op per slot, every width per edge."""
+    from trisr.space.sample import space_tree, valid_nodes
+
+    tree = space_tree(space)
+    cell_choices = list(itertools.product(
+        itertools.product(range(space.num_ops), repeat=space.ops_per_cell),
+        itertools.product(range(space.num_widths), repeat=space.edges_per_cell),
+    ))
+    for v in valid_nodes(space, tree):
+        path = tree.blocks(v)
+        k = path.count("C")
+        for cells in itertools.product(cell_choices, repeat=k):
+            yield Genotype(space, path, [list(o) for o, _ in cells], [list(w) for _, w in cells], node_index=v)
+
+
+@pytest.mark.parametrize("table_kind", ["macs_g", "params_k", "random"])
+def test_min_cost_and_cost_ranges_equal_brute_force_over_every_architecture(table_kind):
+    """min_cost, cost_range and the per-node ranges (the DP/tree bounds the budgeted sampler relies on) equal
+    the minimum and maximum of the table sum over all 3136 architectures of a tiny space."""
+    import random
+
+    from trisr.space.sample import cost_range, node_cost_ranges, space_tree
+
+    space = SpaceConfig(nf=8, num_cell=2, num_up=1, num_cell_path_search=1, ops_per_cell=2, scale=2)
+    table = analytic_cost_table(space, "macs_g" if table_kind == "random" else table_kind, (16, 16))
+    if table_kind == "random":  # costs unrelated to size: the cheapest op/width is not the narrowest one
+        rnd = random.Random(0)
+        table.entries = {k: rnd.uniform(0.1, 10.0) for k in table.entries}
+    model = CostModel(table, space, space_tree(space))
+    per_node: dict[int, list[float]] = {}
+    n = 0
+    for g in all_genotypes(space):
+        per_node.setdefault(g.node_index, []).append(model.genotype_cost(g))
+        n += 1
+    assert n == 3136
+    costs = [c for cs in per_node.values() for c in cs]
+    assert model.min_cost() == pytest.approx(min(costs), rel=1e-12)
+    lo, hi = cost_range(model)
+    assert lo == pytest.approx(min(costs), rel=1e-12) and hi == pytest.approx(max(costs), rel=1e-12)
+    ranges = node_cost_ranges(model)
+    assert set(ranges) == set(per_node)
+    for v, cs in per_node.items():
+        assert ranges[v][0] == pytest.approx(min(cs), rel=1e-12), v
+        assert ranges[v][1] == pytest.approx(max(cs), rel=1e-12), v

@@ -201,7 +201,12 @@ def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lat = json.loads(proc.stdout)["latency"]
     assert lat["backend"]["backend"] == "onnxruntime" and lat["resolution"] == list(RES)
-    assert lat["measured"]["median_ms"] > 0 and lat["verdict"] in ("PASS", "FAIL")
+    measured = lat["measured"]["median_ms"]
+    assert measured > 0
+    assert lat["budget_ms"] == pytest.approx(budget, abs=1e-4)
+    assert measured == sorted(lat["rounds_ms"])[len(lat["rounds_ms"]) // 2]  # judged on the median round
+    assert lat["verdict"] == ("PASS" if measured <= lat["budget_ms"] else "FAIL")  # what the numbers imply
+    assert lat["error_pct"] == pytest.approx(100 * (lat["predicted_ms"] - measured) / measured)
     assert lat["predicted_ms"] <= budget
     tiny = [c if c != f"{budget:.4f}" else f"{0.5 * model.min_cost():.6f}" for c in map(str, cmd)]
     tiny[tiny.index(str(tmp_path / "run"))] = str(tmp_path / "r3")

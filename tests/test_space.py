@@ -259,7 +259,11 @@ def test_freezing_records_one_hot_rows():
     counts = net.freeze_one_hot(arch)
     assert counts["alpha"] == net.alpha.shape[0] * net.alpha.shape[1] and counts["gamma"] == 1
     choice = net.op_choice().clone()
+    before = net.derive()
     with torch.no_grad():
         net.alpha.normal_()  # logits drifting after freezing do not change the frozen choice
     assert torch.equal(net.op_choice(), choice)
-    assert json.dumps(net.derive().to_dict())
+    after = net.derive()
+    assert after.digest() == before.digest()  # nor the derived network
+    back = Genotype.from_dict(json.loads(json.dumps(after.to_dict())))
+    assert back.digest() == after.digest() and back.path == after.path and back.ops == after.ops

@@ -16,7 +16,7 @@ import numpy as np
 
 from trisr.errors import TrisrError
 from trisr.export.formats import Format, format_for_path, get_format
-from trisr.export.sidecar import check_files, check_trt_target, read_sidecar, sidecar_path
+from trisr.export.sidecar import check_files, check_required, check_trt_target, read_sidecar, sidecar_path
 from trisr.export.shapes import HW, InputSpec
 from trisr.export.tiling import to_nchw, to_uint8_image, upscale_tiled
 from trisr.runtime.base import Runner, create_backend
@@ -90,6 +90,7 @@ def load_artifact(path: str | Path, device: str | None = None, threads: int | No
         raise TrisrError(f"artifact not found: {path}")
     fmt = format_for_path(path)
     sidecar = read_sidecar(path)
+    check_required(path, sidecar)
     if get_format(sidecar.get("format", "")) is not fmt:
         raise TrisrError(f"{sidecar_path(path).name} describes a {sidecar.get('format')} artifact, not {fmt.name}")
     check_files(path, sidecar)

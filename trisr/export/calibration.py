@@ -30,6 +30,42 @@ def calibration_images(calib_dir: Path | None, scale: int) -> tuple[list[np.ndar
     return [load_image(p) for p in files], f"{len(files)} LR images from {calib_dir}"
 
 
+def calibration_set_digest(calib_dir: Path | None, scale: int) -> str:
+    """SHA-256 over the calibration set: for ``--calib DIR`` each image's name, size and content hash (sorted);
+    for the embedded photos their names, scale and LR pixels. Any change of the set changes the digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if calib_dir is None:
+        from trisr.data.pairs import load_pairs
+
+        h.update(f"embedded:x{int(scale)}\n".encode())
+        for p in load_pairs(None, scale, "train"):
+            h.update(f"{p.name}:{p.lr.shape}\n".encode())
+            h.update(np.ascontiguousarray(p.lr).tobytes())
+        return h.hexdigest()
+    from trisr.data.images import list_images
+    from trisr.export.sidecar import sha256_file
+
+    calib_dir = Path(calib_dir)
+    if not calib_dir.is_dir():
+        raise DataError(f"calibration folder not found: {calib_dir}")
+    h.update(f"dir:x{int(scale)}\n".encode())
+    for f in sorted(list_images(calib_dir), key=lambda p: str(p)):
+        h.update(f"{Path(f).relative_to(calib_dir)}:{Path(f).stat().st_size}:{sha256_file(Path(f))}\n".encode())
+    return h.hexdigest()
+
+
+def calibration_cache_path(artifact: Path, network_digest: str, calib_digest: str, samples: int, hw: HW) -> Path:
+    """The TensorRT INT8 calibration cache for this network, calibration set, sample count and input size:
+    ``<artifact>.<net>-<calib>.calib``. A cache made for another network or set is never reused."""
+    import hashlib
+
+    key = hashlib.sha256(f"{network_digest}|{calib_digest}|{int(samples)}|{hw[0]}x{hw[1]}".encode()).hexdigest()[:16]
+    artifact = Path(artifact)
+    return artifact.with_name(f"{artifact.name}.{key}.calib")
+
+
 def calibration_patches(images: list[np.ndarray], hw: HW, samples: int, seed: int = 0) -> list[np.ndarray]:
     """``samples`` random 1x3xhxw float32 crops in [0, 1], spread evenly over the images; an image smaller
     than the patch is edge-padded."""

@@ -133,16 +133,24 @@ def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = _onnx(model, spec, Path(tmp) / "model.onnx", opts)
         onnx_sha = sha256_file(onnx_path)
-        calib, calib_info = None, None
+        calib, calib_info, calib_cache = None, None, None
         if precision == "int8":
-            from trisr.export.calibration import calibration_images, calibration_patches
+            from trisr.export.calibration import (
+                calibration_cache_path, calibration_images, calibration_patches, calibration_set_digest,
+            )
 
             images, calib_info = calibration_images(opts.calib_dir, int(model.arch.scale))
             calib = calibration_patches(images, spec.shape, opts.calib_samples)
+            # Keyed by the network (architecture digest and the exported ONNX's bytes, i.e. the weights) and the
+            # calibration set: a stale cache of another net or set is never read.
+            calib_cache = calibration_cache_path(
+                path, f"{model.arch.digest()}:{onnx_sha}", calibration_set_digest(opts.calib_dir, int(model.arch.scale)),
+                opts.calib_samples, spec.shape,
+            )
         plan = build_engine(
             onnx_path, spec.nchw(spec.shape), precision, workspace_gb=opts.workspace_gb,
             cache_dir=opts.cache_dir, dynamic=spec.profile(), calib_batches=calib,
-            calib_cache=path.with_name(path.name + ".calib"),
+            calib_cache=calib_cache,
         )
     path.write_bytes(plan)  # byte-clean: the plan exactly as TensorRT serialized it
     details = {
@@ -152,6 +160,7 @@ def export_trt_artifact(model, spec: InputSpec, precision: str, path: Path, opts
         "workspace_gb": opts.workspace_gb,
         "precision_path": {"fp16": "builder flag FP16", "int8": "builder flags INT8+FP16, MinMax calibrator"}.get(precision, "fp32"),
         "calibration": calib_info,
+        "calibration_cache": None if calib_cache is None else calib_cache.name,
         "optimization_profile": None if spec.profile() is None else [list(s) for s in spec.profile()],
         "timing_cache_dir": None if opts.cache_dir is None else str(opts.cache_dir),
     }

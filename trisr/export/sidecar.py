@@ -62,10 +62,37 @@ def read_sidecar(artifact: str | Path) -> dict:
     return data
 
 
+#: Fields every sidecar must carry before its artifact is loaded.
+REQUIRED_FIELDS = ("format", "precision", "input", "scale", "files")
+
+
+def check_required(artifact: Path, sidecar: dict) -> None:
+    """One line naming the first required field the sidecar lacks."""
+    for key in REQUIRED_FIELDS:
+        if key not in sidecar or sidecar[key] is None:
+            raise TrisrError(f"sidecar {sidecar_path(artifact).name} lacks the required field {key!r}; export again with trisr export")
+
+
 def check_files(artifact: Path, sidecar: dict) -> None:
-    """Refuse when the artifact files are missing or differ from the ones the sidecar describes."""
-    for rec in sidecar.get("files", []):
-        path = artifact.parent / rec["name"]
+    """Refuse when the artifact files are missing or differ from the ones the sidecar describes. The
+    artifact file itself must be listed with its size and SHA-256: an empty or partial list never lets an
+    unchecked file through."""
+    artifact = Path(artifact)
+    files = sidecar.get("files")
+    if not isinstance(files, list):
+        raise TrisrError(f"sidecar {sidecar_path(artifact).name} lacks the required field 'files'; export again with trisr export")
+    if not any(isinstance(rec, dict) and rec.get("name") == artifact.name for rec in files):
+        raise TrisrError(f"sidecar {sidecar_path(artifact).name} does not list {artifact.name} with its sha256; export again")
+    for rec in files:
+        if not isinstance(rec, dict):
+            raise TrisrError(f"sidecar {sidecar_path(artifact).name} has a malformed 'files' entry; export again")
+        for key in ("name", "bytes", "sha256"):
+            if not rec.get(key) and rec.get(key) != 0:
+                raise TrisrError(f"sidecar {sidecar_path(artifact).name}: a 'files' entry lacks the required field {key!r}; export again")
+        name = str(rec["name"])
+        if Path(name).name != name or name in (".", ".."):
+            raise TrisrError(f"sidecar {sidecar_path(artifact).name} lists a file outside its folder: {name!r}")
+        path = artifact.parent / name
         if not path.is_file():
             raise TrisrError(f"{path} is missing (listed in the sidecar of {artifact.name})")
         if path.stat().st_size != rec["bytes"] or sha256_file(path) != rec["sha256"]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -211,6 +212,7 @@ def group_of(key: str) -> str:
 #: Environment variable naming the folder of latency tables (default ``./profiles``, relative to the current
 #: directory); the ``--profiles DIR`` option of ``trisr search``, ``profile`` and ``study`` overrides it.
 PROFILES_ENV = "TRISR_PROFILES"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def profiles_root(root: str | os.PathLike | None = None) -> Path:
@@ -221,13 +223,27 @@ def profiles_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(PROFILES_ENV) or "profiles")
 
 
+def safe_component(value) -> str:
+    """One file-name component from an untrusted field (e.g. a remote table's device name): characters outside
+    [A-Za-z0-9._-] become '_', and leading dots are replaced so that '.', '..' and hidden names cannot occur."""
+    text = _UNSAFE.sub("_", str(value))
+    text = re.sub(r"^\.", "_", text)
+    return text or "_"
+
+
 def default_lut_path(
     target: dict, space: SpaceConfig, resolution: tuple[int, int], root: str | os.PathLike | None = None
 ) -> Path:
     """<root>/<device>-<backend>-<precision>-t<threads>-<H>x<W>-<space>.json, ``root`` resolved by
-    :func:`profiles_root` (``--profiles``, then ``$TRISR_PROFILES``, then ``./profiles``)."""
+    :func:`profiles_root` (``--profiles``, then ``$TRISR_PROFILES``, then ``./profiles``). Every component is
+    sanitised (the fields may come from a remote machine's table) and the result must lie inside the root."""
+    c = safe_component
     name = (
-        f"{target['device']}-{target['backend']}-{target['precision']}-t{target['threads']}"
-        f"-{resolution[0]}x{resolution[1]}-{space.fingerprint()}.json"
+        f"{c(target.get('device'))}-{c(target.get('backend'))}-{c(target.get('precision'))}-t{c(target.get('threads'))}"
+        f"-{c(resolution[0])}x{c(resolution[1])}-{c(space.fingerprint())}.json"
     )
-    return profiles_root(root) / name
+    root = profiles_root(root)
+    path = root / name
+    if path.resolve().parent != root.resolve():
+        raise TrisrError(f"refusing to write a latency table outside {root}: {name}")
+    return path

@@ -21,11 +21,19 @@ from trisr.profile.lut import LatencyTable
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15"]
 
 
+def check_host(host: str) -> str:
+    """A host that ssh could read as an option (``-oProxyCommand=...``) or that is empty is refused."""
+    if not host or host.startswith("-"):
+        raise TrisrError(f"invalid --host {host!r}: a host name must not be empty or start with '-'")
+    return host
+
+
 def ssh_command(host: str, remote_cmd: str, ssh_config: Path | None = None) -> list[str]:
     cmd = ["ssh", *SSH_OPTIONS]
     if ssh_config is not None:
         cmd += ["-F", str(ssh_config)]
-    return cmd + [host, remote_cmd]
+    # "--" ends ssh's options: the host is never parsed as one.
+    return cmd + ["--", check_host(host), remote_cmd]
 
 
 def run_ssh(
@@ -54,6 +62,7 @@ RUN_FILES = ("genotype.json", "arch.json", "model.safetensors", "summary.json", 
 
 def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> dict:
     """Copy a run's network to the remote host, run ``trisr bench`` there, and return its JSON report."""
+    check_host(host)
     import io
     import tarfile
 
@@ -82,6 +91,7 @@ def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "tri
 
 
 def profile_remote(host: str, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> LatencyTable:
+    check_host(host)
     remote_file = f"/tmp/trisr-lut-{uuid.uuid4().hex}.json"
     # remote_trisr is shell text on the remote side (like any `ssh host CMD`): "~/venv/bin/trisr" or
     # "source env/bin/activate && trisr" must expand there; our own arguments are quoted.

@@ -3,6 +3,7 @@ previous checkpoint or the new one, never half a file. Loaded with ``weights_onl
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -11,7 +12,30 @@ from trisr.errors import TrisrError
 from trisr.io import atomic_write_bytes
 
 
+#: Test hook (tests/test_kill.py): with ``TRISR_TEST_STALL_CHECKPOINT=<phase>`` set, writing a checkpoint of that
+#: phase writes half of its bytes to the temporary file, flushes and stalls, so that a test can kill the
+#: process in the middle of the write. Unset (always, outside the tests) it does nothing.
+STALL_ENV = "TRISR_TEST_STALL_CHECKPOINT"
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
+    stall = os.environ.get(STALL_ENV)
+    if stall and state.get("phase") == stall:
+        import io
+        import time
+
+        def write_stalled(f) -> None:
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            data = buf.getvalue()
+            f.write(data[: len(data) // 2])
+            f.flush()
+            (path.parent / f".stalled-{stall}").write_text(str(os.getpid()))
+            time.sleep(3600)
+            f.write(data[len(data) // 2 :])
+
+        atomic_write_bytes(path, write_stalled)
+        return
     atomic_write_bytes(path, lambda f: torch.save(state, f))
 
 

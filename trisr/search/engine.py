@@ -166,6 +166,9 @@ class SearchRun:
         self.ckpt: dict | None = None
         if resume:
             self.ckpt = load_checkpoint(ckpt_path)
+            if self.info.is_main:  # half-written temporary files of a write the kill interrupted
+                for stale in self.out.glob(f".{CHECKPOINT_FILE}.*.tmp"):
+                    stale.unlink(missing_ok=True)
             config = RunConfig.from_dict(json.loads(self.ckpt["config"]))
             if self.ckpt.get("world_size", 1) != self.info.world_size:
                 raise TrisrError(
