@@ -18,6 +18,8 @@ SIDECAR_SCHEMA_VERSION = 1
 SIDECAR_KIND = "trisr-artifact"
 #: Fields of a TensorRT engine's build target that must match the live system before deserializing.
 TRT_TARGET_FIELDS = ("gpu", "compute_capability", "tensorrt")
+#: Fields every sidecar holds; loading an artifact reads them.
+REQUIRED_FIELDS = ("format", "precision", "scale", "input", "files")
 _VERSION_MODULES = ("onnx", "onnxruntime", "openvino", "nncf", "tensorrt")
 
 
@@ -74,11 +76,19 @@ def read_sidecar(artifact: str | Path) -> dict:
         raise TrisrError(f"no sidecar {path.name} next to {artifact}; export artifacts with trisr export") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrisrError(f"sidecar {path} is not valid JSON: {exc}") from None
-    if data.get("kind") != SIDECAR_KIND or data.get("schema_version") != SIDECAR_SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("kind") != SIDECAR_KIND or data.get("schema_version") != SIDECAR_SCHEMA_VERSION:
+        d = data if isinstance(data, dict) else {}
         raise TrisrError(
             f"sidecar {path} is not a trisr artifact description of schema version {SIDECAR_SCHEMA_VERSION} "
-            f"(kind {data.get('kind')!r}, version {data.get('schema_version')!r})"
+            f"(kind {d.get('kind')!r}, version {d.get('schema_version')!r})"
         )
+    missing = [k for k in REQUIRED_FIELDS if k not in data]
+    files = data.get("files")
+    if not missing and (not isinstance(files, list)
+                        or not all(isinstance(r, dict) and {"name", "bytes", "sha256"} <= set(r) for r in files)):
+        missing = ["files (name, bytes, sha256 of each)"]
+    if missing:
+        raise TrisrError(f"sidecar {path} lacks {', '.join(missing)}; export the artifact again with trisr export")
     return data
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from trisr import relax as R
 from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
+from trisr.checks import check_out_dir
 from trisr.errors import DataError, TrisrError
 from trisr.evaluate import evaluate
 from trisr.progress import Reporter
@@ -150,7 +151,7 @@ class SearchRun:
         cost_table: CostTable | None = None,
         extra_summary: Callable[[DerivedNet], dict] | None = None,
     ) -> None:
-        self.out = Path(out)
+        self.out = check_out_dir(out)
         self.device = torch.device(device)
         self.info = dist.init_distributed(self.device)
         if self.device.type == "cuda" and self.info.enabled:

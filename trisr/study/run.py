@@ -295,12 +295,14 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> 
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
 
-    out = Path(out)
+    from trisr.checks import check_out_dir
+
+    out = check_out_dir(out)
+    run_cfg = _run_config(cfg, cfg.resolution)  # a bad --config fails before the study folder is written
     _check_settings(cfg, out)
     state = json.loads((out / STATE_FILE).read_text()) if (out / STATE_FILE).exists() else {"elapsed_s": 0.0}
     t0 = time.time()
     base = reporter or Reporter()
-    run_cfg = _run_config(cfg, cfg.resolution)
     lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
                                          cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base)
     rep = StudyReporter(base, 0, t0 - state["elapsed_s"])
