@@ -234,3 +234,23 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, tiny_run, monkeypatch)
     # default output folders of the commands were not created either
     for default in ("runs", "profiles", "export"):
         assert not (tmp_path / default).exists(), default
+
+
+def test_a_folder_without_validation_split_is_named_as_training_images(tmp_path, tiny_run):
+    """load_pairs returns the same images for both splits of a plain folder: the tables must not call them held out."""
+    data = tmp_path / "photos"
+    for i in range(2):
+        _png(data / f"p{i}.png", (64, 64))
+    result = runner.invoke(app, ["eval", str(tiny_run), "--data", str(data), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "training images" in result.output and "no validation split" in result.output
+    result = runner.invoke(app, ["train", "--arch", "bicubic", "--data", str(data), "--out", str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["validated_on"].startswith("training images")
+    # a DIV2K-like folder with a valid split, and the embedded photos, are held out
+    from trisr.evaluate import validation_images
+
+    for split in ("DIV2K_train_HR", "DIV2K_valid_HR"):
+        _png(tmp_path / "div2k" / split / "0001.png", (32, 32))
+    assert validation_images(tmp_path / "div2k", 2).startswith("held-out images")
+    assert validation_images(None, 2).startswith("held-out images")

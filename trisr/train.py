@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.checks import check_out_dir
+from trisr.data.datasets import ImagePair, PatchSampler, load_pairs
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate, validation_images
 from trisr.progress import Reporter

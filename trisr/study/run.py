@@ -291,11 +291,10 @@ def _lut_summary(lut, cfg: StudyConfig) -> dict:
 
 def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None) -> dict:
     """Run (or resume) the study in ``out``; returns the study.json content and writes the reports."""
+    from trisr.checks import check_out_dir
     from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
-
-    from trisr.checks import check_out_dir
 
     out = check_out_dir(out)
     run_cfg = _run_config(cfg, cfg.resolution)  # a bad --config fails before the study folder is written
