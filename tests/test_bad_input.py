@@ -77,7 +77,7 @@ def _edit_genotype(run: Path, edit) -> Path:
 
 
 def _widths_changed(d: dict) -> dict:
-    d["widths"][0] = [1, 1, 1, 1]  # same tensor names, other shapes
+    d["widths"][0] = [0, 1, 1, 1]  # same tensor names, other shapes
     return d
 
 
