@@ -13,6 +13,52 @@ from trisr.data.pairs import ImagePair
 from trisr.data.images import to_tensor, to_uint8
 from trisr.data.metrics import evaluate_pair
 from trisr.data.resize import bicubic_upscale, quantize_uint8
+from trisr.errors import TrisrError
+
+
+def check_crop(crop: int | None) -> None:
+    """``None`` (crop = scale) or a border crop >= 0."""
+    if crop is not None and crop < 0:
+        raise TrisrError(f"--crop must be >= 0 pixels, got {crop}")
+
+
+def validation_images(data, scale: int) -> str:
+    """What the ``"val"`` split of ``data`` is, in words, for table titles: held-out images, or, where the folder
+    has no validation split (load_pairs then returns the same images for both splits), the training images."""
+    from trisr.data.layouts import detect_layout
+
+    if data is None:
+        return "held-out images (embedded)"
+    try:
+        same = detect_layout(data, scale, "train").parts == detect_layout(data, scale, "val").parts
+    except TrisrError:
+        return f"images of {data}"
+    if same:
+        return f"training images of {data} (it has no validation split)"
+    return f"held-out images of {data}"
+
+
+def upscale_targets(images, output, scale: int) -> list:
+    """The output PNG of each input of ``trisr upscale``: ``output`` itself when it names a .png file (one
+    image), else ``output/<stem>_x<scale>.png``. Refuses inputs that would write the same file."""
+    from pathlib import Path
+
+    from trisr.checks import check_out_dir
+
+    output = Path(output)
+    if output.suffix.lower() == ".png":
+        if len(images) != 1:
+            raise TrisrError("-o names a .png file but several images were given; pass a folder")
+        check_out_dir(output.parent, "-o")
+        return [output]
+    check_out_dir(output, "-o")
+    targets = [output / f"{Path(p).stem}_x{scale}.png" for p in images]
+    seen: dict = {}
+    for p, t in zip(images, targets):
+        if t in seen:
+            raise TrisrError(f"{seen[t]} and {p} would write the same output {t.name}; upscale them into separate folders")
+        seen[t] = p
+    return targets
 
 
 @torch.no_grad()
@@ -31,6 +77,7 @@ def evaluate(
     on_image: Callable[[int], None] | None = None,
 ) -> dict:
     """Mean and per-image PSNR/SSIM of ``model`` and of bicubic upsampling on ``pairs``."""
+    check_crop(crop)
     model.eval()
     rows = []
     for i, pair in enumerate(pairs):

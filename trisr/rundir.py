@@ -157,9 +157,17 @@ def load_model(run: str | Path, device: str | torch.device = "cpu") -> torch.nn.
         state = load_file(str(run / MODEL_FILE))
     except Exception as exc:
         raise TrisrError(f"cannot read weights {run / MODEL_FILE}: {exc}") from None
-    missing = set(model.state_dict()) ^ set(state)
+    expected = model.state_dict()
+    missing = set(expected) ^ set(state)
     if missing:
         raise TrisrError(f"weights in {run / MODEL_FILE} do not match the architecture (tensors {sorted(missing)[:3]}...)")
+    wrong = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise TrisrError(
+            f"weights in {run / MODEL_FILE} do not match the architecture in {arch_path.name}: {k} has shape "
+            f"{tuple(state[k].shape)}, the architecture needs {tuple(expected[k].shape)} ({len(wrong)} tensor(s) differ)"
+        )
     model.load_state_dict(state)
     return model.to(device).eval()
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
+from trisr.checks import check_out_dir
 from trisr.data.pairs import ImagePair, load_pairs
 from trisr.data.patches import PatchSampler
 from trisr.errors import TrisrError
-from trisr.evaluate import evaluate
+from trisr.evaluate import evaluate, validation_images
 from trisr.progress import Reporter
 from trisr.rundir import (
     CHECKPOINT_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model,
@@ -81,11 +82,17 @@ def train(
     dev = torch.device(device)
     info = dist.init_distributed(dev)
     reporter = reporter if (reporter is not None and info.is_main) else Reporter()
-    log = RunLog(out, info.is_main)
+    out = check_out_dir(out)
     ckpt_path = out / CHECKPOINT_FILE
     ckpt = load_checkpoint(ckpt_path) if resume else None
     if not resume and ckpt_path.exists():
         raise TrisrError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if ckpt is not None:
+        missing = [k for k in ("model", "origin", "recipe") if k not in ckpt] if isinstance(ckpt, dict) else ["model"]
+        if missing or not ("arch" in ckpt or "genotype" in ckpt):
+            raise TrisrError(f"checkpoint {ckpt_path} is not a trisr train checkpoint (it lacks "
+                             f"{', '.join(missing or ['arch'])}); choose another --out, or drop --resume")
+    log = RunLog(out, info.is_main)
     torch.manual_seed(seed)
     if ckpt is not None:
         record = json.loads(ckpt["arch"]) if "arch" in ckpt else json.loads(ckpt["genotype"])  # older checkpoints
@@ -177,6 +184,7 @@ def train(
             "macs": count_macs(model, (1, 3, 256, 256)),
             "macs_resolution": [256, 256],
             "metrics": metrics,
+            "validated_on": "the given validation pairs" if pairs is not None else validation_images(data_source, scale),
             "settings": {"recipe": recipe.to_dict(), "seed": seed, "data": str(data_source)},
             "versions": versions(),
             "world_size": info.world_size,

@@ -22,16 +22,18 @@ def eval_cmd(
 ) -> None:
     """PSNR/SSIM on Y (BT.601, crop = scale) of a run, beside bicubic."""
     from trisr.data.pairs import load_pairs
-    from trisr.evaluate import evaluate
+    from trisr.evaluate import check_crop, evaluate, validation_images
     from trisr.rundir import load_model
 
+    check_crop(crop)
     dev = torch_device(device)
     model = load_model(run, dev)
     scale = model.arch.scale
     pairs = load_pairs(data, scale, "val")
     metrics = evaluate(model, pairs, scale, dev, crop=crop)
     metrics["data"] = str(data) if data else "embedded held-out"
-    err_console.print(metrics_table(f"{run} on {metrics['data']}, x{scale}", metrics))
+    metrics["validated_on"] = validation_images(data, scale)
+    err_console.print(metrics_table(f"{run} on {metrics['validated_on']}, x{scale}", metrics))
     if as_json:
         print_json(metrics)
 

@@ -148,7 +148,9 @@ def search(
     if not summary:  # non-zero ranks print nothing
         return
     err_console.print(summary_table(summary))
-    err_console.print(metrics_table(f"held-out images, x{cfg.space.scale}", summary["metrics"]))
+    from trisr.evaluate import validation_images
+
+    err_console.print(metrics_table(f"{validation_images(data, cfg.space.scale)}, x{cfg.space.scale}", summary["metrics"]))
     err_console.print(f"run written to [bold]{out}[/]")
     if as_json:
         print_json(summary)

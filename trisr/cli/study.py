@@ -21,7 +21,11 @@ def _floats(text: str, flag: str) -> tuple[float, ...]:
 
 
 def study_table(study: dict) -> Table:
-    t = Table(title=f"study: held-out PSNR against measured latency ({study['machine']['runtime']['backend']}, "
+    from trisr.evaluate import validation_images
+
+    settings = study.get("settings", {})
+    scored = validation_images(settings.get("data"), settings["scale"]) if settings.get("scale") else "held-out images"
+    t = Table(title=f"study: PSNR on {scored} against measured latency ({study['machine']['runtime']['backend']}, "
               f"{study['machine']['cpu']})")
     for col in ("network", "kind", "budget ms", "params", "GMAC", "pred. ms", "measured ms (p10-p90)", "PSNR dB", "gain dB"):
         t.add_column(col, justify="left" if col in ("network", "kind") else "right")

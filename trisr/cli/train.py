@@ -84,7 +84,7 @@ def train(
         raise TrisrError(f"{source} does not exist")
     summary = run_train(start, out, recipe, data, seed, resume, RichReporter(err_console), torch_device(device))
     if summary:
-        err_console.print(metrics_table("held-out images", summary["metrics"]))
+        err_console.print(metrics_table(summary.get("validated_on", "held-out images"), summary["metrics"]))
         if as_json:
             print_json(summary)
 

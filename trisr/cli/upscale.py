@@ -8,7 +8,6 @@ import typer
 
 from trisr.cli.errors import err_console, user_errors
 from trisr.cli.options import DEVICE_HELP, TorchDevice, torch_device
-from trisr.errors import TrisrError
 
 
 @user_errors
@@ -22,7 +21,7 @@ def upscale(
     from rich.progress import track
 
     from trisr.data.images import load_image, save_image
-    from trisr.evaluate import super_resolve
+    from trisr.evaluate import super_resolve, upscale_targets
     from trisr.rundir import load_model
 
     if run.is_file():  # an exported artifact: the deployed file is what runs
@@ -35,12 +34,9 @@ def upscale(
         model = load_model(run, dev)
         scale = model.arch.scale
         sr_fn = lambda img: super_resolve(model, img, dev)  # noqa: E731
-    single_file = output.suffix.lower() == ".png"
-    if single_file and len(images) != 1:
-        raise TrisrError("-o names a .png file but several images were given; pass a folder")
+    targets = upscale_targets(images, output, scale)  # distinct outputs, or one line before any work
     inputs = [(p, load_image(p)) for p in images]  # fail on a bad image before any work
-    for path, img in track(inputs, description="upscaling", console=err_console):
-        target = output if single_file else output / f"{path.stem}_x{scale}.png"
+    for (path, img), target in track(list(zip(inputs, targets)), description="upscaling", console=err_console):
         save_image(target, sr_fn(img))
         err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
 

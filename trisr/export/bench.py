@@ -130,8 +130,12 @@ def bench_run(
 
     log = log or (lambda msg: None)
     protocol = protocol or bench_protocol(0.5)
+    from trisr.checks import check_out_dir, check_threads
+
     if reps < 1:
         raise TrisrError("--reps must be >= 1")
+    check_threads(threads)
+    check_out_dir(out)
     t_start = time.perf_counter()
     model = load_model(run, "cpu")
     arch = model.arch

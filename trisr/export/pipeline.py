@@ -156,7 +156,11 @@ def export_run(
     from trisr.export.artifacts import load_artifact
     from trisr.rundir import load_model
 
+    from trisr.checks import check_out_dir, check_threads
+
     log = log or (lambda msg: None)
+    check_out_dir(req.out)
+    check_threads(req.threads)
     fmt, precision, spec = req.fmt, req.fmt.check_precision(req.precision), req.spec
     fmt.require(precision, req.device or fmt.devices[0])
     model = (model if model is not None else load_model(req.run, "cpu")).to("cpu", torch.float32).eval()

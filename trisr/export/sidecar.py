@@ -16,6 +16,8 @@ SIDECAR_SCHEMA_VERSION = 1
 SIDECAR_KIND = "trisr-artifact"
 #: Fields of a TensorRT engine's build target that must match the live system before deserializing.
 TRT_TARGET_FIELDS = ("gpu", "compute_capability", "tensorrt")
+#: Fields every sidecar must carry before its artifact is loaded.
+REQUIRED_FIELDS = ("format", "precision", "input", "scale", "files")
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -54,16 +56,18 @@ def read_sidecar(artifact: str | Path) -> dict:
         raise TrisrError(f"no sidecar {path.name} next to {artifact}; export artifacts with trisr export") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrisrError(f"sidecar {path} is not valid JSON: {exc}") from None
-    if data.get("kind") != SIDECAR_KIND or data.get("schema_version") != SIDECAR_SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("kind") != SIDECAR_KIND or data.get("schema_version") != SIDECAR_SCHEMA_VERSION:
+        d = data if isinstance(data, dict) else {}
         raise TrisrError(
             f"sidecar {path} is not a trisr artifact description of schema version {SIDECAR_SCHEMA_VERSION} "
-            f"(kind {data.get('kind')!r}, version {data.get('schema_version')!r})"
+            f"(kind {d.get('kind')!r}, version {d.get('schema_version')!r})"
         )
+    check_required(artifact, data)
+    files = data["files"]
+    if not isinstance(files, list) or not all(isinstance(r, dict) and {"name", "bytes", "sha256"} <= set(r) for r in files):
+        raise TrisrError(f"sidecar {path} lacks files (name, bytes, sha256 of each); export the artifact again with trisr export")
     return data
 
-
-#: Fields every sidecar must carry before its artifact is loaded.
-REQUIRED_FIELDS = ("format", "precision", "input", "scale", "files")
 
 
 def check_required(artifact: Path, sidecar: dict) -> None:

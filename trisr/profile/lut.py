@@ -193,12 +193,20 @@ class LatencyTable:
 
 def load_lut(path: str | Path) -> LatencyTable:
     path = Path(path)
+    if path.is_dir():
+        raise CostTableError(f"latency table {path} is a folder; pass a table file (trisr profile writes them under profiles/)")
     try:
-        return LatencyTable.from_dict(json.loads(path.read_text()))
+        d = json.loads(path.read_text())
     except FileNotFoundError:
         raise CostTableError(f"latency table not found: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise CostTableError(f"latency table {path} is malformed: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CostTableError(f"latency table {path} is malformed (not JSON text): {exc}") from None
+    if not isinstance(d, dict):
+        raise CostTableError(f"latency table {path} is malformed: expected a JSON object, got a {type(d).__name__}")
+    try:
+        return LatencyTable.from_dict(d)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CostTableError(f"latency table {path} is malformed: {exc.__class__.__name__}: {exc}") from None
 
 
 def groups(space: SpaceConfig) -> list[str]:

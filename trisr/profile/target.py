@@ -22,6 +22,9 @@ DEVICES = ("cpu", "cuda", "jetson")
 def make_backend(device: str, backend: str | None, threads: int | None = None, precision: str | None = None) -> Backend:
     if device not in DEVICES:
         raise TrisrError(f"unknown target device {device!r}; use one of {', '.join(DEVICES)}")
+    from trisr.checks import check_threads
+
+    check_threads(threads)  # before `threads or cpu_count` turns 0 into all cores
     name = backend or DEFAULT_BACKEND[device]
     if device == "cuda" and name == "tensorrt":
         # TensorRT is the shipping runtime on NVIDIA GPUs; fall back to torch CUDA where it is absent.

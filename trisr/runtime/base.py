@@ -111,6 +111,9 @@ def require_module(module: str, hint: str) -> None:
 
 
 def create_backend(name: str, device: str = "cpu", threads: int | None = None, precision: str | None = None) -> Backend:
+    from trisr.checks import check_threads
+
+    check_threads(threads)
     try:
         cls = BACKENDS.get(name)
     except KeyError as exc:

@@ -35,6 +35,16 @@ class TimingProtocol:
     max_spread: float = 0.1
     retries: int = 2
 
+    def __post_init__(self) -> None:
+        import math
+
+        from trisr.errors import TrisrError
+
+        if self.repeats < 1:
+            raise TrisrError(f"--repeats must be >= 1, got {self.repeats}")
+        if not (math.isfinite(self.window_s) and self.window_s > 0):
+            raise TrisrError(f"--window-s must be a finite number > 0, got {self.window_s}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
@@ -135,8 +136,8 @@ class RunConfig:
             problems.append("budget and budget_metric go together")
         if self.budget_metric is not None and self.budget_metric not in METRICS:
             problems.append(f"budget metric must be one of {sorted(METRICS)}")
-        if self.budget is not None and self.budget <= 0:
-            problems.append("the budget must be positive")
+        if self.budget is not None and not (isinstance(self.budget, (int, float)) and math.isfinite(self.budget) and self.budget > 0):
+            problems.append(f"the budget must be a finite positive number, got {self.budget}")
         bad = [a for a in self.augment if a not in AUGMENTS]
         if bad or ("hflip" in self.augment and "dihedral" in self.augment):
             problems.append(f"augment must be distinct names from {AUGMENTS} (dihedral includes hflip)")
@@ -191,12 +192,23 @@ class RunConfig:
         """A run configuration file (e.g. a run's config.json), with one-line errors."""
         from pathlib import Path
 
+        path = Path(path)
+        if path.is_dir():
+            raise TrisrError(f"config file {path} is a folder; pass its config.json")
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            d = json.loads(path.read_text())
         except FileNotFoundError:
             raise TrisrError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrisrError(f"config file {path} is not a valid run configuration (not JSON text): {exc}") from None
+        if not isinstance(d, dict):
+            raise TrisrError(f"config file {path} is not a valid run configuration (expected a JSON object, got a {type(d).__name__})")
+        try:
+            return cls.from_dict(d)
+        except TrisrError as exc:
             raise TrisrError(f"config file {path} is not a valid run configuration: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
+            raise TrisrError(f"config file {path} is not a valid run configuration: {exc.__class__.__name__}: {exc}") from None
 
     def replace(self, **changes) -> "RunConfig":
         return replace(self, **changes)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from trisr import relax as R
+from trisr.checks import check_out_dir
 from trisr.data.pairs import ImagePair, load_pairs
 from trisr.data.patches import PatchSampler
 from trisr.errors import DataError, TrisrError
@@ -153,7 +154,7 @@ class SearchRun:
         cost_table: CostTable | None = None,
         extra_summary: Callable[[DerivedNet], dict] | None = None,
     ) -> None:
-        self.out = Path(out)
+        self.out = check_out_dir(out)
         self.device = torch.device(device)
         self.info = dist.init_distributed(self.device)
         if self.device.type == "cuda" and self.info.enabled:

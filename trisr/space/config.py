@@ -88,12 +88,20 @@ class SpaceConfig:
                 problems.append(f"unknown op {op!r}; registered: {', '.join(OPS.names())}")
         if not self.ops:
             problems.append("at least one candidate op is required")
+        fractions = []
         for m in self.width_multipliers:
-            f = Fraction(m)
+            try:
+                f = Fraction(m)
+            except (ValueError, TypeError, ZeroDivisionError):
+                problems.append(f"width multiplier {m!r} is not a number like 1/2 or 0.75")
+                continue
             if not 0 < f <= 1:
                 problems.append(f"width multiplier {m} must lie in (0, 1]")
-        if Fraction(max(self.width_multipliers, key=Fraction)) != 1:
+            fractions.append(f)
+        if fractions and len(fractions) == len(self.width_multipliers) and max(fractions) != 1:
             problems.append("the width multipliers must include 1 (the full width nf)")
+        if not self.width_multipliers:
+            problems.append("at least one width multiplier is required")
         if problems:
             raise TrisrError("invalid search space: " + "; ".join(problems))
 

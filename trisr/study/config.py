@@ -4,6 +4,7 @@ study folder so that a resumed study runs with exactly the settings it started w
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,8 +42,10 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.budgets_ms or any(b <= 0 for b in self.budgets_ms):
-            problems.append("--budgets-ms needs one or more positive budgets")
+        if not self.budgets_ms or any(not (math.isfinite(b) and b > 0) for b in self.budgets_ms):
+            problems.append("--budgets-ms needs one or more finite positive budgets")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"--threads must be a positive number of threads, got {self.threads}")
         if self.random < 0 or self.reps < 1:
             problems.append("--random must be >= 0 and --reps >= 1")
         for name in ("finetune_steps", "warmup_steps", "search_steps"):

@@ -293,16 +293,17 @@ def _lut_summary(lut, cfg: StudyConfig, profiles: Path | None = None) -> dict:
 def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None) -> dict:
     """Run (or resume) the study in ``out``; returns the study.json content and writes the reports. ``profiles``:
     the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles)."""
+    from trisr.checks import check_out_dir
     from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
     from trisr.study.timing import export_and_time
 
-    out = Path(out)
+    out = check_out_dir(out)
+    run_cfg = _run_config(cfg, cfg.resolution)  # a bad --config fails before the study folder is written
     _check_settings(cfg, out)
     state = json.loads((out / STATE_FILE).read_text()) if (out / STATE_FILE).exists() else {"elapsed_s": 0.0}
     t0 = time.time()
     base = reporter or Reporter()
-    run_cfg = _run_config(cfg, cfg.resolution)
     lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
                                          cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
                                          profiles=profiles)
