@@ -17,7 +17,8 @@ from pathlib import Path
 from trisr.errors import TrisrError
 from trisr.progress import Reporter
 from trisr.rundir import (
-    ARCH_FILE, CONFIG_FILE, COST_TABLE_FILE, GENOTYPE_FILE, SUPERNET_FILE, load_supernet, read_summary, save_model,
+    ARCH_FILE, CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, GENOTYPE_FILE, SUPERNET_FILE, is_finished, load_supernet,
+    read_summary, save_model,
 )
 from trisr.io import atomic_write_json
 from trisr.search.config import Recipe, RunConfig
@@ -64,7 +65,7 @@ def train_arch(
     from trisr.train import train
 
     out = Path(out)
-    if (out / "summary.json").exists() and (out / "model.safetensors").exists():
+    if is_finished(out):
         return read_summary(out)
     if supernet_run is not None and arch.kind != "trisr":
         raise TrisrError(f"only trisr genotypes inherit supernet weights; a {arch.kind} network trains from scratch")
@@ -76,7 +77,7 @@ def train_arch(
         own, other = (GENOTYPE_FILE, ARCH_FILE) if arch.kind == "trisr" else (ARCH_FILE, GENOTYPE_FILE)
         (start / other).unlink(missing_ok=True)
         atomic_write_json(start / own, arch.to_dict())
-    resume = resume or (out / "checkpoint.pt").exists()
+    resume = resume or (out / CHECKPOINT_FILE).exists()
     return train(start, out, recipe, data, seed, resume, reporter)
 
 

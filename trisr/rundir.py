@@ -42,6 +42,8 @@ LOG_FILE = "log.txt"
 EVENTS_FILE = "events.jsonl"
 SUPERNET_FILE = "supernet.safetensors"
 SUMMARY_SCHEMA_VERSION = 1
+#: What a run folder needs elsewhere (e.g. copied to a remote host to bench it there).
+RUN_FILES = (GENOTYPE_FILE, ARCH_FILE, MODEL_FILE, SUMMARY_FILE, CONFIG_FILE)
 
 
 class RunLog:
@@ -123,6 +125,12 @@ def _arch_file(run: Path) -> Path:
     if len(have) == 2:
         raise TrisrError(f"{run} holds both {GENOTYPE_FILE} and {ARCH_FILE}; remove the one that does not belong")
     return have[0]
+
+
+def is_finished(run: str | Path) -> bool:
+    """A run folder whose network is trained and scored (its summary and weights are written last)."""
+    run = Path(run)
+    return (run / SUMMARY_FILE).exists() and (run / MODEL_FILE).exists()
 
 
 def save_model(out: Path, model: torch.nn.Module) -> None:

@@ -21,7 +21,7 @@ from trisr.errors import TrisrError
 from trisr.evaluate import evaluate, validation_images
 from trisr.progress import Reporter
 from trisr.rundir import (
-    CHECKPOINT_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model,
+    CHECKPOINT_FILE, MODEL_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model,
     write_summary,
 )
 from trisr.search import dist
@@ -39,7 +39,7 @@ def load_start(source) -> tuple[torch.nn.Module, str]:
         return build_model(source), f"{_describe(source)}, fresh weights"
     source = Path(source)
     if source.is_dir():
-        if (source / "model.safetensors").exists():
+        if (source / MODEL_FILE).exists():
             return load_model(source), f"weights of run {source}"
         arch = load_arch(source)
         return build_model(arch), f"{arch.kind} architecture of {source}, fresh weights"

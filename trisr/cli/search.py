@@ -88,6 +88,7 @@ def search(
     from dataclasses import replace
 
     from trisr.progress import RichReporter
+    from trisr.rundir import CONFIG_FILE
     from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
     from trisr.search.engine import SearchRun
@@ -125,8 +126,8 @@ def search(
     out = out or Path("runs") / f"search-{cfg.preset}-x{cfg.space.scale}"
     reporter = RichReporter(err_console)
     cost_table, extra = None, None
-    if resume and (out / "config.json").exists():
-        cfg = RunConfig.load(out / "config.json")  # the run's own settings
+    if resume and (out / CONFIG_FILE).exists():
+        cfg = RunConfig.load(out / CONFIG_FILE)  # the run's own settings
     if cfg.budget_metric == "latency_ms":
         from trisr.profile.lut import load_lut
         from trisr.profile.target import latency_report, resolve_latency_table

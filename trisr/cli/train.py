@@ -59,6 +59,7 @@ def train(
     from dataclasses import replace
 
     from trisr.progress import RichReporter
+    from trisr.rundir import CONFIG_FILE
     from trisr.search.config import preset as get_preset
     from trisr.train import train as run_train
 
@@ -67,10 +68,10 @@ def train(
     if arch is None and (width is not None or knob or scale is not None):
         raise TrisrError("--width, --knob and --scale apply to --arch only")
     start = zoo_spec(arch, scale, width, knob) if arch is not None else source
-    if preset is None and source is not None and source.is_dir() and (source / "config.json").exists():
+    if preset is None and source is not None and source.is_dir() and (source / CONFIG_FILE).exists():
         from trisr.search.config import RunConfig
 
-        recipe = RunConfig.load(source / "config.json").recipe()
+        recipe = RunConfig.load(source / CONFIG_FILE).recipe()
     else:
         recipe = get_preset(preset or "quick").recipe()
     too_small = (steps, 1), (batch_size, 1), (lr_patch, 4)

@@ -57,17 +57,16 @@ def _check(res: subprocess.CompletedProcess, host: str, what: str) -> None:
         raise TrisrError(f"{what} on {host} failed with exit status {res.returncode}")
 
 
-RUN_FILES = ("genotype.json", "arch.json", "model.safetensors", "summary.json", "config.json")
-
-
 def bench_remote(host: str, run: Path, args: list[str], remote_trisr: str = "trisr", ssh_config: Path | None = None) -> dict:
     """Copy a run's network to the remote host, run ``trisr bench`` there, and return its JSON report."""
     check_host(host)
     import io
     import tarfile
 
-    has_arch = (run / "genotype.json").exists() or (run / "arch.json").exists()
-    if not has_arch or not (run / "model.safetensors").exists():
+    from trisr.rundir import ARCH_FILE, GENOTYPE_FILE, MODEL_FILE, RUN_FILES
+
+    has_arch = (run / GENOTYPE_FILE).exists() or (run / ARCH_FILE).exists()
+    if not has_arch or not (run / MODEL_FILE).exists():
         raise TrisrError(f"{run} is not a finished run folder (genotype.json or arch.json, and model.safetensors are needed)")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:

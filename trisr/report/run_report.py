@@ -38,7 +38,9 @@ def _read_json(path: Path, what: str) -> dict | None:
 
 def read_events(run: Path) -> list[dict]:
     """``events.jsonl`` as a list of dicts; unreadable lines (a run killed mid-write) are skipped."""
-    path = Path(run) / "events.jsonl"
+    from trisr.rundir import EVENTS_FILE
+
+    path = Path(run) / EVENTS_FILE
     if not path.exists():
         return []
     events = []
@@ -303,7 +305,9 @@ def _crop_panels(run: Path, out: Path, summary: dict) -> tuple[list[tuple], str 
 
 
 def _is_run(run: Path) -> bool:
-    return any((run / f).exists() for f in ("summary.json", "genotype.json", "arch.json"))
+    from trisr.rundir import ARCH_FILE, GENOTYPE_FILE, SUMMARY_FILE
+
+    return any((run / f).exists() for f in (SUMMARY_FILE, GENOTYPE_FILE, ARCH_FILE))
 
 
 def write_run_report(run: Path, out: Path | None = None) -> dict:
@@ -319,10 +323,12 @@ def write_run_report(run: Path, out: Path | None = None) -> dict:
         )
     out = Path(out) if out is not None else run / "report"
     out.mkdir(parents=True, exist_ok=True)
-    summary = _read_json(run / "summary.json", "summary") or {}
-    config = _read_json(run / "config.json", "configuration") or {}
-    genotype = _read_json(run / "genotype.json", "genotype")
-    arch = _read_json(run / "arch.json", "architecture") if genotype is None else None
+    from trisr.rundir import ARCH_FILE, CONFIG_FILE, GENOTYPE_FILE, SUMMARY_FILE
+
+    summary = _read_json(run / SUMMARY_FILE, "summary") or {}
+    config = _read_json(run / CONFIG_FILE, "configuration") or {}
+    genotype = _read_json(run / GENOTYPE_FILE, "genotype")
+    arch = _read_json(run / ARCH_FILE, "architecture") if genotype is None else None
     events = read_events(run)
     written: dict[str, Path] = {}
 

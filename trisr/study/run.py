@@ -147,17 +147,13 @@ def plan_jobs(cfg: StudyConfig, run_cfg, lut, backend, out: Path, reporter: Repo
     return jobs
 
 
-def _finished(folder: Path) -> bool:
-    return (folder / "summary.json").exists() and (folder / "model.safetensors").exists()
-
-
 def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Reporter) -> dict:
     """Train (or read back) one network; returns its run summary."""
     from trisr.baselines import train_arch
-    from trisr.rundir import read_summary
+    from trisr.rundir import CHECKPOINT_FILE, is_finished, read_summary
 
     data = Path(cfg.data) if cfg.data else None
-    if _finished(job.folder):
+    if is_finished(job.folder):
         return read_summary(job.folder)
     if job.kind == "searched":
         from trisr.profile.target import latency_report
@@ -165,7 +161,7 @@ def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Repo
 
         b = job.budgets_ms[0]
         run_b = run_cfg.replace(budget_metric="latency_ms", budget=b, cost_resolution=tuple(lut.resolution))
-        resume = (job.folder / "checkpoint.pt").exists()
+        resume = (job.folder / CHECKPOINT_FILE).exists()
         run = SearchRun(run_b, job.folder, data, resume=resume, reporter=reporter, device="cpu",
                         cost_table=lut.to_cost_table(), extra_summary=lambda m: latency_report(m, lut, backend, b))
         return run.run()
