@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trisr.errors import TrisrError
-from trisr.io import atomic_write_json
+from trisr.io import atomic_write_json, read_json
 from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 
@@ -97,12 +97,7 @@ def load_arch(path: str | Path):
     path = Path(path)
     if path.is_dir():
         path = _arch_file(path)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise TrisrError(f"architecture file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TrisrError(f"architecture file {path} is not valid JSON: {exc}") from None
+    d = read_json(path, "architecture file")
     if isinstance(d, dict) and "kind" not in d and "family" in d:
         d = {**d, "kind": "zoo"}
     return arch_from_record(d)

@@ -13,7 +13,6 @@ per-entry costs, so the search's expected latency equals the calibrated predicti
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trisr.errors import CostTableError, TrisrError
+from trisr.io import read_json
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import CostTable, op_key
 from trisr.space.genotype import Genotype
@@ -192,15 +192,8 @@ class LatencyTable:
 
 
 def load_lut(path: str | Path) -> LatencyTable:
-    path = Path(path)
-    if path.is_dir():
-        raise CostTableError(f"latency table {path} is a folder; pass a table file (trisr profile writes them under profiles/)")
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CostTableError(f"latency table not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CostTableError(f"latency table {path} is malformed (not JSON text): {exc}") from None
+    d = read_json(path, "latency table", error=CostTableError, not_json="is malformed (not JSON text)",
+                  folder_hint="pass a table file (trisr profile writes them under profiles/)")
     if not isinstance(d, dict):
         raise CostTableError(f"latency table {path} is malformed: expected a JSON object, got a {type(d).__name__}")
     try:

@@ -190,17 +190,10 @@ class RunConfig:
     @classmethod
     def load(cls, path) -> "RunConfig":
         """A run configuration file (e.g. a run's config.json), with one-line errors."""
-        from pathlib import Path
+        from trisr.io import read_json
 
-        path = Path(path)
-        if path.is_dir():
-            raise TrisrError(f"config file {path} is a folder; pass its config.json")
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise TrisrError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TrisrError(f"config file {path} is not a valid run configuration (not JSON text): {exc}") from None
+        d = read_json(path, "config file", not_json="is not a valid run configuration (not JSON text)",
+                      folder_hint="pass its config.json")
         if not isinstance(d, dict):
             raise TrisrError(f"config file {path} is not a valid run configuration (expected a JSON object, got a {type(d).__name__})")
         try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trisr.errors import TrisrError
+from trisr.io import read_json
 from trisr.space.config import SpaceConfig
 
 GENOTYPE_SCHEMA_VERSION = 1
@@ -103,14 +104,7 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str | Path) -> "Genotype":
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise TrisrError(f"genotype file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TrisrError(f"genotype file {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "genotype file"))
 
     def digest(self) -> str:
         blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "readable"}, sort_keys=True)

@@ -36,14 +36,6 @@ class Timed:
     rep_medians_ms: list[float] | None = None
 
 
-def aggregate(timings: list) -> dict:
-    """Median of the repetition medians after dropping repetitions above 1.25x it (a repetition that lost a
-    vCPU); p10/p90 = medians of the kept repetitions' p10/p90 (:func:`trisr.runtime.timing.combine_repetitions`,
-    the rule bench uses too)."""
-    agg = combine_repetitions(timings)
-    return {k: agg[k] for k in ("median_ms", "p10_ms", "p90_ms", "rep_medians_ms")}
-
-
 def export_and_time(
     runs: dict[str, Path],
     out: Path,
@@ -82,7 +74,7 @@ def export_and_time(
             reporter.step(done, {"network": name, "ms": samples[name][-1].median_ms})
     reporter.end_phase()
     for name, ts in samples.items():
-        agg = aggregate(ts)
+        agg = combine_repetitions(ts)  # the rule bench uses: drop slow rounds, medians of the rest
         t = timed[name]
         t.median_ms, t.p10_ms, t.p90_ms, t.rep_medians_ms = agg["median_ms"], agg["p10_ms"], agg["p90_ms"], agg["rep_medians_ms"]
     return timed

@@ -16,6 +16,7 @@ from typing import Any, Callable, ClassVar
 from torch import nn
 
 from trisr.errors import TrisrError
+from trisr.io import read_json
 from trisr.registry import Registry
 
 ZOO_SCHEMA_VERSION = 1
@@ -190,14 +191,7 @@ class ZooSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> "ZooSpec":
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise TrisrError(f"arch file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TrisrError(f"arch file {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "arch file"))
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
