@@ -31,7 +31,9 @@ PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 # trisr on PYTHONPATH (not whichever trisr the interpreter has installed, e.g. another worktree's).
 REMOTE_TRISR = f"PYTHONPATH={shlex.quote(str(REPO))} {PYTHON} -m trisr.cli"
 ALIAS = "trisr-loopback"
-SSHD = "/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else shutil.which("sshd")
+# TRISR_TEST_SSHD points at another sshd (tests/test_ci_guard.py uses a missing one to see the CI fail path).
+_SSHD = os.environ.get("TRISR_TEST_SSHD", "/usr/sbin/sshd")
+SSHD = _SSHD if os.access(_SSHD, os.X_OK) else (None if "TRISR_TEST_SSHD" in os.environ else shutil.which("sshd"))
 
 #: Under CI (``.ci/run`` exports TRISR_CI=1) a missing prerequisite is a failure, never a silent skip.
 IN_CI = bool(os.environ.get("TRISR_CI"))
@@ -43,8 +45,7 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(autouse=True)
-def _openssh_installed():
+def _require_openssh() -> None:
     if SSHD is None:
         skip_or_fail("OpenSSH server not installed (apt-get install openssh-server)")
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
@@ -141,8 +142,14 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+@pytest.fixture(autouse=True)
+def _openssh_installed():
+    _require_openssh()
+
+
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
+    _require_openssh()  # module fixtures are set up before the autouse check: fail or skip before using SSHD
     if os.geteuid() == 0:  # sshd running as root chroots its pre-auth child into the privilege-separation dir
         try:
             Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)

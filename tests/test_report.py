@@ -19,7 +19,8 @@ from trisr.errors import TrisrError
 from trisr.report import pareto_front, pick_box, write_crop_panels, write_run_report, write_study_report
 from trisr.cli.report import register
 
-CHROMIUM = "/usr/bin/chromium"
+# TRISR_TEST_CHROMIUM points at another browser (tests/test_ci_guard.py uses a missing one).
+CHROMIUM = os.environ.get("TRISR_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
