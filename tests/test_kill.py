@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trisr.search.checkpoint import STALL_ENV, load_checkpoint
+from trisr.checkpoint import STALL_ENV, load_checkpoint
 from trisr.search.config import Phase, RunConfig
 from trisr.space.config import SpaceConfig
 

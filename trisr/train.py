@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from trisr.checkpoint import load_checkpoint, save_checkpoint
 from trisr.checks import check_out_dir
 from trisr.data.pairs import ImagePair, load_pairs
-from trisr.data.patches import PatchSampler
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate, validation_images
 from trisr.progress import Reporter
@@ -25,10 +25,9 @@ from trisr.rundir import (
     write_summary,
 )
 from trisr.search import dist
-from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.search.config import Recipe
-from trisr.search.engine import EMA, train_steps
 from trisr.space.count import count_macs, count_params
+from trisr.training import Trainer, is_trainable
 from trisr.versions import versions
 
 
@@ -105,7 +104,7 @@ def train(
     model = model.to(dev)
     dist.broadcast_parameters(model, info)
     scale = model.arch.scale
-    trainable = any(p.requires_grad for p in model.parameters())
+    trainable = is_trainable(model)
     if not trainable:
         reporter.message(f"{_describe(model.arch)} has no parameters: nothing to train; evaluating it as it is")
         recipe = recipe.replace(steps=0)
@@ -114,43 +113,23 @@ def train(
     else:
         train_pairs, val_pairs = pairs
     phase = recipe.phase
-    sampler = PatchSampler(
-        train_pairs, recipe.lr_patch, scale, seed, stream=(3,), augment=recipe.augment, sampling=recipe.sampling
-    ).shard(info.rank, info.world_size)
-    # A parameter-free network gets a dummy parameter for the (unused) optimiser state, so resume stays uniform.
-    opt = torch.optim.Adam(model.parameters() if trainable else [torch.nn.Parameter(torch.zeros(1))], lr=phase.lr)
-    sched = phase.scheduler(opt)
-    ema = EMA(model, phase.ema) if phase.ema > 0 and trainable else None
-    shipped = model if ema is None else ema.module  # what is evaluated and saved
-    start, elapsed = 0, 0.0
+    trainer = Trainer(model, recipe, train_pairs, seed, info, dev)
+    elapsed = 0.0
     if ckpt is not None:
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        mine = json.loads(ckpt["ranks"])[info.rank]
-        sampler.load_state_dict(mine["sampler"])
-        set_rng_state(mine["rng"])
-        start, elapsed = ckpt["step"], ckpt["elapsed"]
-    log.event("train_start", origin=origin, resume=resume, step=start)
+        trainer.load_state_dict(ckpt)  # the checkpoint keys are the trainer's own, plus those saved below
+        elapsed = ckpt["elapsed"]
+    log.event("train_start", origin=origin, resume=resume, step=trainer.step)
 
-    def save(done: int) -> None:
-        per_rank = dist.all_gather_object(
-            {"sampler": sampler.state_dict(), "rng": rng_state()}, info
-        )
+    def save() -> None:  # at trainer.step
+        state = trainer.state_dict()  # every rank takes part (it gathers the ranks' samplers and RNG states)
         if info.is_main:
             save_checkpoint(
                 ckpt_path,
                 {
                     "arch": json.dumps(arch_record(model.arch)),
-                    "model": model.state_dict(),
                     "origin": origin,
                     "recipe": json.dumps(recipe.to_dict()),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    **({} if ema is None else {"ema": ema.state_dict()}),
-                    "ranks": json.dumps(per_rank),
-                    "step": done,
+                    **state,
                     "elapsed": elapsed + time.time() - t0,
                 },
             )
@@ -158,23 +137,23 @@ def train(
 
     def on_step(done: int, loss: float) -> None:
         if done % 10 == 0 or done == phase.steps:
-            reporter.step(done, {"loss": loss, "lr": sched.get_last_lr()[0]})
+            reporter.step(done, {"loss": loss, "lr": trainer.lr})
             log.event("train", step=done, loss=loss)
         if done % checkpoint_every == 0 or done == phase.steps:
-            save(done)
+            save()
 
     t0 = time.time()
-    reporter.phase("train", phase.steps, start)
+    reporter.phase("train", phase.steps, trainer.step)
     if trainable:
-        train_steps(model, sampler, opt, sched, phase, start, info, dev, on_step, ema)
+        trainer.run(on_step)
     else:
-        save(0)
+        save()
     reporter.end_phase()
     elapsed += time.time() - t0
     summary: dict = {}
     if info.is_main:
         reporter.phase("evaluate", len(val_pairs))
-        model = shipped
+        model = trainer.shipped  # the weight average where the recipe keeps one
         metrics = evaluate(model, val_pairs, scale, dev, on_image=lambda i: reporter.step(i, {}))
         reporter.end_phase()
         summary = {

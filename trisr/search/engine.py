@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from trisr import relax as R
+from trisr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trisr.checks import check_out_dir
 from trisr.data.pairs import ImagePair, load_pairs
 from trisr.data.patches import PatchSampler
@@ -36,8 +37,7 @@ from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, 
 from trisr.search import dist
 from trisr.search.budget import BudgetController
 from trisr.io import atomic_write_json, atomic_write_text
-from trisr.search.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from trisr.search.config import Phase, RunConfig
+from trisr.search.config import RunConfig
 from trisr.search.derive import fit_to_budget
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
 from trisr.space.count import count_macs, count_params
@@ -45,6 +45,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.supernet import ArchWeights, Supernet
+from trisr.training import Trainer, optimizer_step
 from trisr.versions import versions
 
 PHASES = ("warmup", "search", "finetune", "done")
@@ -100,37 +101,6 @@ def order_step(gamma: torch.Tensor, tree, kind: str, lam: float, lr: float, froz
         g = gamma.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(order_penalty(g, tree, kind, lam), g)
     gamma.sub_(lr * grad)
-
-
-class EMA:
-    """Exponential moving average of a model's weights (BasicSR's ``net_g_ema``), kept in a copy of the model
-    so that it can be evaluated and saved like the model itself. The decay warms up as
-    ``min(decay, (1 + n) / (10 + n))`` so that short runs are not dominated by the initial weights."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        import copy
-
-        self.decay = decay
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        ema = list(self.module.state_dict().values())
-        cur = list(model.state_dict().values())
-        torch._foreach_mul_(ema, d)
-        torch._foreach_add_(ema, cur, alpha=1 - d)
-
-    def state_dict(self) -> dict:
-        return {"module": self.module.state_dict(), "updates": self.updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.module.load_state_dict(state["module"])
-        self.updates = int(state["updates"])
 
 
 def _digest(tensors) -> str:
@@ -216,26 +186,30 @@ class SearchRun:
         torch.manual_seed(self.config.seed + 7919 * (self.info.rank + 1) + 104729 * PHASES.index(phase))
 
     def _sampler(self, pairs: list[ImagePair], part: int) -> PatchSampler:
+        # part: 0 warm-up, 1 and 2 the architecture and weight halves; fine-tuning's is trisr.training.STREAM (3).
         cfg = self.config
         base = PatchSampler(
             pairs, cfg.lr_patch, cfg.space.scale, cfg.seed, stream=(part,), augment=cfg.augment, sampling=cfg.sampling
         )
         return base.shard(self.info.rank, self.info.world_size)
 
-    def _checkpoint(self, phase: str, step: int, state: dict, samplers: dict[str, PatchSampler]) -> None:
-        # Every rank contributes its own sampler and RNG state; rank 0 writes the file.
-        mine = {
-            "samplers": {k: s.state_dict() for k, s in samplers.items()},
-            "rng": rng_state(),
-        }
-        per_rank = dist.all_gather_object(mine, self.info)
+    def _checkpoint(self, phase: str, step: int, state: dict, samplers: dict[str, PatchSampler] | None) -> None:
+        # Every rank contributes its own sampler and RNG state; rank 0 writes the file. Fine-tuning passes
+        # samplers=None: its trainer's state already holds every rank's (``ranks``, :func:`_finetune_keys`).
+        per_rank = None
+        if samplers is not None:
+            mine = {
+                "samplers": {k: s.state_dict() for k, s in samplers.items()},
+                "rng": rng_state(),
+            }
+            per_rank = dist.all_gather_object(mine, self.info)
         if self.info.is_main:
             ckpt = {
                 "config": self.config.to_json(),
                 "phase": phase,
                 "step": step,
                 "world_size": self.info.world_size,
-                "ranks": json.dumps(per_rank),
+                **({} if per_rank is None else {"ranks": json.dumps(per_rank)}),
                 "elapsed": self.elapsed,
                 "history": json.dumps(self.history),
                 "curve": json.dumps(self.curve),
@@ -517,35 +491,19 @@ class SearchRun:
         if ckpt is not None:
             derived.load_state_dict(ckpt["derived"])
             self.derivation = json.loads(ckpt["derivation"])
-        samplers = {"finetune": self._sampler(data.train, 3)}
-        start = 0
-        opt = torch.optim.Adam(derived.parameters(), lr=phase.lr)
-        sched = phase.scheduler(opt)
-        ema = EMA(derived, phase.ema) if phase.ema > 0 else None
+        trainer = Trainer(derived, cfg.recipe(), data.train, cfg.seed, self.info, self.device)
         self._phase_seed("finetune")
-        if ckpt is not None and "opt" in ckpt:
-            opt.load_state_dict(ckpt["opt"])
-            sched.load_state_dict(ckpt["sched"])
-            if ema is not None:
-                ema.load_state_dict(ckpt["ema"])
-            self._restore_rank_state(samplers)
-            start = ckpt["step"]
-        shipped = derived if ema is None else ema.module  # what is evaluated, saved and exported
+        if ckpt is not None and "opt" in ckpt:  # else the checkpoint of the derivation: fine-tuning starts
+            trainer.load_state_dict(_trainer_keys(ckpt))
+        shipped = trainer.shipped  # what is evaluated, saved and exported
 
         def save(done: int) -> None:
-            self._checkpoint(
-                "finetune",
-                done,
-                {
-                    "genotype": json.dumps(derived.genotype.to_dict()),
-                    "derived": derived.state_dict(),
-                    "derivation": json.dumps(self.derivation),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    **({} if ema is None else {"ema": ema.state_dict()}),
-                },
-                samplers,
-            )
+            state = {
+                "genotype": json.dumps(derived.genotype.to_dict()),
+                "derivation": json.dumps(self.derivation),
+                **_finetune_keys(trainer.state_dict()),
+            }
+            self._checkpoint("finetune", done, state, None)
 
         val_every = max(1, phase.steps // 10)
         psnr: list[float | None] = [None]
@@ -557,15 +515,15 @@ class SearchRun:
                 if psnr[0] is not None:
                     self.curve.append({"step": done, "psnr_db": psnr[0]})
             if done % cfg.log_every == 0 or done == phase.steps:
-                metrics = {"loss": loss, "lr": sched.get_last_lr()[0], "psnr_db": psnr[0]}
+                metrics = {"loss": loss, "lr": trainer.lr, "psnr_db": psnr[0]}
                 self.reporter.step(done, metrics)
                 self.log.event("finetune", step=done, **metrics)
             if done % cfg.checkpoint_every == 0 and done < phase.steps:
                 save(done)
 
-        self.reporter.phase("fine-tune", phase.steps, start)
+        self.reporter.phase("fine-tune", phase.steps, trainer.step)
         t0 = time.time()
-        train_steps(derived, samplers["finetune"], opt, sched, phase, start, self.info, self.device, on_step, ema)
+        trainer.run(on_step)
         self.reporter.end_phase()
         self._timed("finetune", t0)
         return shipped
@@ -592,33 +550,19 @@ class SearchRun:
         return summary
 
 
-def optimizer_step(loss, params, opt, info, clip: float | None = None, sched=None, also_zero=()) -> None:
-    """Backward, average gradients across ranks, clip, step. ``also_zero`` clears the other optimiser's
-    parameters too, so the architecture and weight steps never leak gradients into each other."""
-    for o in (opt, *also_zero):
-        o.zero_grad(set_to_none=True)
-    loss.backward()
-    dist.average_gradients(params, info)
-    if clip is not None:
-        torch.nn.utils.clip_grad_norm_(params, clip)
-    opt.step()
-    if sched is not None:
-        sched.step()
+def _finetune_keys(state: dict) -> dict:
+    """A :class:`~trisr.training.Trainer` state under the keys fine-tune checkpoints have always had (the
+    weights under ``derived``, each rank's sampler under ``samplers.finetune``), so that the file format of the
+    search is unchanged and older checkpoints resume."""
+    ranks = [{"samplers": {"finetune": r["sampler"]}, "rng": r["rng"]} for r in json.loads(state["ranks"])]
+    rest = {k: v for k, v in state.items() if k not in ("model", "ranks")}
+    return {"derived": state["model"], **rest, "ranks": json.dumps(ranks)}
 
 
-def train_steps(model, sampler, opt, sched, phase: Phase, start: int, info, device, on_step, ema: EMA | None = None) -> None:
-    """Plain L1 training of a derived network (fine-tuning, ``trisr train``); grads averaged across ranks.
-    The one training loop of derived networks: searched, random and hand-designed ones all go through it."""
-    params = list(model.parameters())
-    model.train()
-    for step in range(start, phase.steps):
-        lr, hr = (t.to(device) for t in sampler.sample(phase.batch_size))
-        loss = F.l1_loss(model(lr), hr)
-        optimizer_step(loss, params, opt, info, phase.clip, sched)
-        if ema is not None:
-            ema.update(model)
-        on_step(step + 1, loss.item())
-    model.eval()
+def _trainer_keys(ckpt: dict) -> dict:
+    """The inverse of :func:`_finetune_keys`: a fine-tune checkpoint as a :class:`~trisr.training.Trainer` state."""
+    ranks = [{"sampler": r["samplers"]["finetune"], "rng": r["rng"]} for r in json.loads(ckpt["ranks"])]
+    return {**ckpt, "model": ckpt["derived"], "ranks": json.dumps(ranks)}
 
 
 def build_summary(cfg, model, metrics, cost_model, derivation, elapsed, history, world_size, device) -> dict:

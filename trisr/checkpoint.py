@@ -1,5 +1,8 @@
 """Atomic checkpoints (:func:`trisr.io.atomic_write_bytes`): a run killed at any moment leaves either the
-previous checkpoint or the new one, never half a file. Loaded with ``weights_only=True`` (no arbitrary unpickling)."""
+previous checkpoint or the new one, never half a file. Loaded with ``weights_only=True`` (no arbitrary unpickling).
+
+Shared by the search (``trisr.search.engine``) and training (``trisr.training``, ``trisr.train``); what goes into a
+checkpoint is each caller's business, this module only writes, reads and captures the torch RNG."""
 
 from __future__ import annotations
 
