@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import DEVICE_HELP, TorchDevice, torch_device
+from trisr.cli.options import DEVICE_HELP, TorchDevice, parse_hw, torch_device
+from trisr.errors import TrisrError
 
 
 @user_errors
@@ -16,29 +18,42 @@ def upscale(
     images: list[Path] = typer.Argument(..., help="Input images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (or a .png file for one image)."),
     device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+    tile: Optional[str] = typer.Option(
+        None, "--tile", help="Run folders: LR tile size HxW for images larger than it (default 256x256; tiles "
+        "overlap by the network's receptive field). Artifacts run in tiles of their input size."),
 ) -> None:
     """Super-resolve images with a run's network or an exported artifact; writes PNGs."""
     from rich.progress import track
 
     from trisr.data.images import load_image, save_image
-    from trisr.evaluate import super_resolve, upscale_targets
+    from trisr.evaluate import upscale_targets
     from trisr.rundir import load_model
+    from trisr.tiled import plan_for_images, super_resolve_tiled
 
+    tile_hw = None if tile is None else parse_hw(tile)
+    model = plan = None
     if run.is_file():  # an exported artifact: the deployed file is what runs
         from trisr.export.artifacts import load_artifact
 
+        if tile_hw is not None:
+            raise TrisrError("--tile applies to run folders; an artifact runs in tiles of its own input size")
         artifact = load_artifact(run, device.value)
         scale, sr_fn = artifact.scale, artifact.upscale
     else:
         dev = torch_device(device)
         model = load_model(run, dev)
         scale = model.arch.scale
-        sr_fn = lambda img: super_resolve(model, img, dev)  # noqa: E731
+        sr_fn = lambda img: super_resolve_tiled(model, img, plan, dev)  # noqa: E731 - plan is set below
     targets = upscale_targets(images, output, scale)  # distinct outputs, or one line before any work
     inputs = [(p, load_image(p)) for p in images]  # fail on a bad image before any work
+    if model is not None:
+        plan = plan_for_images(model, [img.shape[:2] for _, img in inputs], tile_hw)  # None: all fit in one pass
+        if plan is not None:
+            err_console.print(plan.describe())
     for (path, img), target in track(list(zip(inputs, targets)), description="upscaling", console=err_console):
         save_image(target, sr_fn(img))
-        err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}")
+        tiles = "" if plan is None or plan.runs_whole(img.shape[:2]) else f" ({plan.count(img.shape[:2])} tiles)"
+        err_console.print(f"{path} {img.shape[1]}x{img.shape[0]} -> {target}{tiles}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """Run a fixed-size network input over an image of any size: overlapping tiles, stitched at the middle of
 each overlap so that every kept output pixel had at least ``halo`` LR pixels of real context on each side
-inside its tile (except at the image border). Images smaller than a tile are edge-padded."""
+inside its tile (except at the image border). Images smaller than a tile are edge-padded. Artifacts run
+through it, and so do run folders' torch networks on large images (:mod:`trisr.tiled`)."""
 
 from __future__ import annotations
 
