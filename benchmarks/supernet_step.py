@@ -38,18 +38,22 @@ def main() -> None:
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--memory-format", choices=("contiguous", "channels_last"), default="contiguous",
+                    help="layout of weights and activations (channels_last: NHWC, what trisr trains in on CPU)")
     args = ap.parse_args()
     cfg = preset(args.preset)
     dev = torch.device(args.device)
     torch.manual_seed(0)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    net = Supernet(cfg.space, cfg.relax).to(dev)
+    fmt = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}[args.memory_format]
+    net = Supernet(cfg.space, cfg.relax).to(dev, memory_format=fmt)
     s, p = cfg.space.scale, cfg.lr_patch
     w_opt = torch.optim.Adam(net.weight_parameters(), lr=1e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4)
 
     def batch(bs):
-        return torch.rand(bs, 3, p, p, device=dev), torch.rand(bs, 3, p * s, p * s, device=dev)
+        return (torch.rand(bs, 3, p, p, device=dev).contiguous(memory_format=fmt),
+                torch.rand(bs, 3, p * s, p * s, device=dev).contiguous(memory_format=fmt))
 
     def sync():
         if dev.type == "cuda":
@@ -82,7 +86,8 @@ def main() -> None:
     result = {"preset": args.preset, "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__,
               "nf": cfg.space.nf, "cells": net.tree.num_cells, "nodes": len(net.tree),
               "supernet_params": sum(q.numel() for q in net.weight_parameters()),
-              "batch_warmup": cfg.warmup.batch_size, "batch_search": cfg.search.batch_size, "lr_patch": p, "scale": s}
+              "batch_warmup": cfg.warmup.batch_size, "batch_search": cfg.search.batch_size, "lr_patch": p, "scale": s,
+              "memory_format": args.memory_format}
     for name, fn in (("warmup_step_s", warmup_step), ("search_iter_s", search_step)):
         fn()  # untimed first step (allocator, kernels)
         times = []

@@ -235,7 +235,7 @@ def _quick() -> RunConfig:
         # Fine-tuning the small derived network is cheap (~30 ms/step here) and is where the PSNR comes from:
         # it gets what the 10-minute budget leaves after the supernet. Recipe chosen on a development split
         # (benchmarks/recipe_ablation.py, docs/benchmarks.md): lr 4e-3, cosine to 1 %, EMA 0.999.
-        finetune=Phase(steps=10_000, lr=4e-3, batch_size=16, schedule="cosine", ema=0.999),
+        finetune=Phase(steps=14_000, lr=4e-3, batch_size=16, schedule="cosine", ema=0.999),
         arch_lr=3e-3,
         control_every=10,
         log_every=5,

@@ -45,7 +45,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.supernet import ArchWeights, Supernet
-from trisr.training import Trainer, optimizer_step
+from trisr.training import Trainer, optimizer_step, to_device, training_memory_format
 from trisr.versions import versions
 
 PHASES = ("warmup", "search", "finetune", "done")
@@ -274,6 +274,7 @@ class SearchRun:
         if phase in ("warmup", "search"):
             if self.ckpt:
                 self.supernet.load_state_dict(self.ckpt["supernet"])
+            self.supernet.to(memory_format=training_memory_format(self.device))
             if phase == "warmup":
                 self._warmup(data)
             derived = self._search(data)
@@ -303,7 +304,7 @@ class SearchRun:
             alpha, gamma = net.relaxed_alpha(0.0), net.relaxed_gamma(0.0)  # r = 0, logits fixed
         t0 = time.time()
         for step in range(start, phase.steps):
-            lr, hr = (t.to(self.device) for t in samplers["warmup"].sample(phase.batch_size))
+            lr, hr = to_device(samplers["warmup"].sample(phase.batch_size), self.device)
             loss = lr.new_zeros(())
             for mode in ("max", "min", "random", "random"):  # sandwich rule, pretraining form
                 widths, _ = net.width_distribution(mode, 0.0)
@@ -366,7 +367,7 @@ class SearchRun:
             # r rises linearly over the search phase, updated every iteration (method.md §4.4).
             r = step / phase.steps
             # Architecture step: first order, on the architecture half.
-            lr, hr = (t.to(self.device) for t in samplers["arch"].sample(phase.batch_size))
+            lr, hr = to_device(samplers["arch"].sample(phase.batch_size), self.device)
             alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
             rec = lr.new_zeros(())
             for mode in ("sample", "max", "min"):
@@ -387,7 +388,7 @@ class SearchRun:
                 arch_now = net.arch_weights(r, "sample")
                 frozen = net.freeze_one_hot(arch_now)
             # Weight step: three-pass sandwich on the weight half, architecture fixed.
-            lr, hr = (t.to(self.device) for t in samplers["weight"].sample(phase.batch_size))
+            lr, hr = to_device(samplers["weight"].sample(phase.batch_size), self.device)
             with torch.no_grad():
                 alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
             loss = lr.new_zeros(())
