@@ -232,8 +232,10 @@ def _quick() -> RunConfig:
         lr_patch=24,
         warmup=Phase(steps=100, lr=1e-3, batch_size=8),
         search=Phase(steps=150, lr=5e-4, batch_size=8),
-        # Fine-tuning the small derived network is cheap (~30 ms/step here) and is where the PSNR comes from:
-        # it gets what the 10-minute budget leaves after the supernet. Recipe chosen on a development split
+        # Fine-tuning the small derived network is cheap (~25-35 ms/step here, channels_last) and is where the PSNR
+        # comes from: it gets what the 10-minute budget leaves after the supernet. The split was measured on the
+        # development split (docs/benchmarks.md §6.9): 2x the supernet steps or half of them, at equal time,
+        # both scored 0.08 dB below this balance. Recipe chosen on a development split
         # (benchmarks/recipe_ablation.py, docs/benchmarks.md): lr 4e-3, cosine to 1 %, EMA 0.999.
         finetune=Phase(steps=14_000, lr=4e-3, batch_size=16, schedule="cosine", ema=0.999),
         arch_lr=3e-3,
