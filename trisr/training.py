@@ -25,7 +25,7 @@ from trisr.data.patches import PatchSampler
 from trisr.search import dist
 from trisr.search.config import Phase, Recipe
 
-__all__ = ["EMA", "Trainer", "is_trainable", "optimizer_step", "train_steps"]
+__all__ = ["EMA", "STREAM", "Trainer", "is_trainable", "optimizer_step", "to_device", "train_steps", "training_memory_format"]
 
 #: The sampler stream of training a derived network. It is the fine-tune stream of a search (0 is the warm-up,
 #: 1 and 2 the architecture and weight halves), and ``trisr train`` uses it too, so that training a searched
@@ -35,8 +35,9 @@ STREAM = 3
 
 def training_memory_format(device: torch.device | str) -> torch.memory_format:
     """Layout of weights and activations while training. On CPU, NHWC (channels_last): oneDNN's convolutions,
-    the backward pass above all, run 1.4-1.7x faster per fine-tune step of derived networks and about 1.2x
-    per supernet warm-up step than in NCHW (measured side by side, docs/benchmarks.md §9). The layout changes
+    the backward pass above all, run 1.18-1.47x faster per fine-tune step of derived networks, 1.4x per
+    supernet warm-up step and ~1.08x per search iteration than in NCHW (measured side by side,
+    docs/benchmarks.md §9). The layout changes
     only the order of floating-point sums, not the model; saved weights are always written contiguous. CUDA
     keeps NCHW (fp32 gains nothing measured there)."""
     return torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
