@@ -71,13 +71,13 @@ def variants(recipe: Recipe) -> dict[str, tuple[dict, Recipe]]:
     }
 
 
-_PHASE_FIELDS = {"lr": float, "batch_size": int, "ema": float, "schedule": str, "steps": int}
+_PHASE_FIELDS = {"lr": float, "batch_size": int, "ema": float, "schedule": str, "steps": int, "lr_warmup_steps": int}
 _SPACE_FIELDS = ("skip", "output")
 
 
 def parse_variant(spec: str, recipe: Recipe, named: dict[str, tuple[dict, Recipe]]) -> tuple[dict, Recipe]:
     """A named variant, or changes joined by ``+``: ``lr=4e-3+sampling=uniform+augment=dihedral/rgb_perm``
-    (phase fields lr, batch_size, ema, schedule, steps; recipe fields lr_patch, sampling, augment; space
+    (phase fields lr, batch_size, ema, schedule, steps, lr_warmup_steps; recipe fields lr_patch, sampling, augment; space
     fields skip, output)."""
     if spec in named:
         return named[spec]

@@ -28,9 +28,10 @@ def _pairs() -> list[ImagePair]:
     return out
 
 
-def _recipe(ema: float) -> Recipe:
+def _recipe(ema: float, lr_warmup_steps: int = 0) -> Recipe:
     # cosine: the lr changes every step, so a scheduler restored at the wrong step would show
-    return Recipe(Phase(steps=STEPS, lr=1e-3, batch_size=2, schedule="cosine", ema=ema), lr_patch=8)
+    phase = Phase(steps=STEPS, lr=1e-3, batch_size=2, schedule="cosine", ema=ema, lr_warmup_steps=lr_warmup_steps)
+    return Recipe(phase, lr_patch=8)
 
 
 def _trainer(recipe: Recipe, init_seed: int) -> Trainer:
@@ -52,10 +53,10 @@ def _assert_same(a: torch.nn.Module, b: torch.nn.Module) -> None:
         assert torch.equal(sa[k], sb[k]), k
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
+@pytest.mark.parametrize("ema,lr_warmup_steps", [(0.0, 0), (0.9, 0), (0.9, 3)])
 @pytest.mark.parametrize("k", [0, 2, 5])
-def test_state_dict_round_trip_continues_identically(ema, k):
-    recipe = _recipe(ema)
+def test_state_dict_round_trip_continues_identically(ema, lr_warmup_steps, k):
+    recipe = _recipe(ema, lr_warmup_steps)
     full = _trainer(recipe, init_seed=1)
     losses: list[float] = []
     full.run(lambda done, loss: losses.append(loss))
@@ -95,3 +96,32 @@ def test_fine_tune_checkpoints_keep_their_keys():
     assert set(json.loads(on_disk["ranks"])[0]["samplers"]) == {"finetune"}
     back = _trainer_keys(on_disk)
     assert back["ranks"] == state["ranks"] and back["model"] is state["model"]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "multistep"])
+def test_warmup_rises_linearly_then_runs_the_schedule_over_the_rest(schedule):
+    steps, warm = 20, 5
+    ph = Phase(steps=steps, lr=2.0, batch_size=1, schedule=schedule, lr_warmup_steps=warm, milestones=(0.5,))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=ph.lr)
+    sched = ph.scheduler(opt)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:warm] == pytest.approx([2.0 * (i + 1) / warm for i in range(warm)])
+    assert lrs[warm] == pytest.approx(2.0)  # the schedule starts at the peak right after the warm-up
+    if schedule == "cosine":
+        assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+        assert sched.get_last_lr()[0] == pytest.approx(2.0 * ph.min_lr_ratio)  # ends where it would without warm-up
+    else:
+        assert lrs[warm + 7] == pytest.approx(2.0) and lrs[warm + 8] == pytest.approx(1.0)  # halved at 0.5 of the rest
+    # without warm-up the phase keeps torch's own schedulers (old checkpoints restore into the same class)
+    assert type(Phase(steps=steps, lr=2.0, batch_size=1, schedule=schedule).scheduler(opt)).__name__ != "LambdaLR"
+
+
+def test_warmup_longer_than_the_phase_is_refused():
+    from trisr.errors import TrisrError
+
+    with pytest.raises(TrisrError, match="lr_warmup_steps"):
+        Phase(steps=4, lr=1e-3, batch_size=1, lr_warmup_steps=5)

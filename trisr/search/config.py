@@ -29,7 +29,9 @@ class Phase:
     epochs [25, 50, 75] of 100 and [75, 150, 225] of 300 are both quarters), ``cosine`` anneals it to
     ``lr * min_lr_ratio`` at the last step (ends calm, no late jumps). ``ema``: decay of an exponential
     moving average of the weights (BasicSR's ``ema_decay``; 0 = off); where a phase keeps one, the average is
-    what is evaluated, saved and exported."""
+    what is evaluated, saved and exported. ``lr_warmup_steps``: the lr rises linearly from ``lr / lr_warmup_steps`` to
+    ``lr`` over the first steps (then the schedule runs over the remaining steps); 0 = none, the schedule
+    starts at ``lr``."""
 
     steps: int
     lr: float
@@ -39,17 +41,35 @@ class Phase:
     schedule: str = "multistep"
     min_lr_ratio: float = 0.01
     ema: float = 0.0
+    lr_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise TrisrError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0.0 <= self.ema < 1.0:
             raise TrisrError(f"ema decay must lie in [0, 1), got {self.ema}")
+        if not 0 <= self.lr_warmup_steps <= max(0, self.steps):
+            raise TrisrError(f"lr_warmup_steps must lie in [0, steps={self.steps}], got {self.lr_warmup_steps}")
+
+    def lr_factor(self, step: int) -> float:
+        """The lr multiplier at ``step`` with warm-up: linear from ``1 / lr_warmup_steps`` to 1, then cosine to
+        ``min_lr_ratio`` or halvings at the milestones, over the remaining steps."""
+        if step < self.lr_warmup_steps:
+            return (step + 1) / self.lr_warmup_steps
+        rest = max(1, self.steps - self.lr_warmup_steps)
+        t = min(step - self.lr_warmup_steps, rest) / rest
+        if self.schedule == "cosine":
+            return self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        return 0.5 ** sum(t >= m for m in self.milestones)
 
     def milestone_steps(self) -> list[int]:
         return [max(1, int(round(m * self.steps))) for m in self.milestones]
 
     def scheduler(self, opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        if self.lr_warmup_steps:
+            # A plain function: LambdaLR's state_dict keeps no state of it, so checkpoints stay weights-only loadable.
+            return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self.lr_factor(step))
+        # Without warm-up, torch's own schedulers: runs and checkpoints made before warm-up existed stay bit-exact.
         if self.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, self.steps), eta_min=self.lr * self.min_lr_ratio)
         return torch.optim.lr_scheduler.MultiStepLR(opt, self.milestone_steps(), gamma=0.5)
