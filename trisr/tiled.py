@@ -132,3 +132,12 @@ def super_resolve_tiled(
     if lr.ndim == 2:  # grey: three equal channels, as super_resolve's to_tensor does
         lr = np.repeat(lr[:, :, None], 3, axis=2)
     return quantise_rows(upscale_array(model, to_nchw(lr), plan, device))
+
+
+def sr_float_tiled(model: torch.nn.Module, x: np.ndarray, plan: TilePlan | None, device: Device = "cpu") -> np.ndarray:
+    """Float 1x3xHxW LR (a corrected image, not 8-bit) -> quantised uint8 SR image, in one pass or in tiles."""
+    if plan is None or plan.runs_whole((x.shape[2], x.shape[3])):
+        with torch.no_grad():
+            y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)).float().cpu().numpy()
+        return to_uint8_image(y)
+    return quantise_rows(upscale_array(model, np.ascontiguousarray(x, dtype=np.float32), plan, device))

@@ -52,6 +52,8 @@ def bench_cmd(
     host: Optional[str] = typer.Option(None, "--host", help="Benchmark on user@address over SSH (trisr installed there)."),
     ssh_config: Optional[Path] = typer.Option(None, "--ssh-config", help="ssh -F FILE for --host."),
     remote_trisr: str = typer.Option("trisr", "--remote-trisr", help="Shell command that runs trisr on the remote host."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="Also measure every row with the correction filter for "
+        "this kernel folded in (gaussian:SIGMA | aniso:S1,S2,THETA | FILE.npy), interleaved with the plain rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Benchmark a run in every available format beside PyTorch eager: status, size, PSNR, latency, LUT error."""
@@ -66,7 +68,14 @@ def bench_cmd(
     if time_s <= 0:
         raise TrisrError("--time-s must be > 0")
     protocol = bench_protocol(time_s)
+    correction = None
+    if kernel is not None:
+        from trisr.correction.kernels import parse_kernel
+
+        correction = parse_kernel(kernel, allow_estimate=False)
     if host is not None:
+        if kernel is not None:
+            raise TrisrError("--kernel is measured locally; run trisr bench --kernel on the host itself")
         from trisr.profile.remote import bench_remote
 
         if lut is not None:
@@ -81,6 +90,7 @@ def bench_cmd(
         report = bench_run(
             run, fmts, precisions, spec, bench_target(target), threads, protocol, reps, out, lut,
             ExportOptions(calib_samples=calib_samples), log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
+            correction=correction,
         )
     # Its own console: rich squeezes tables to 80 columns when stderr is not a terminal.
     Console(stderr=True, width=max(err_console.width, TABLE_WIDTH)).print(render_table(report))

@@ -46,6 +46,8 @@ def export_cmd(
     workspace_gb: Optional[float] = typer.Option(None, "--workspace-gb", help="TensorRT builder workspace (default 2 GB)."),
     target: Optional[Target] = typer.Option(None, "--target", help="Where verification runs the artifact: cpu, cuda or jetson (default: the format's first)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads for verification."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="Fold the correction filter for LR made with this kernel "
+        "into the artifact's input: gaussian:SIGMA (HR px) | aniso:S1,S2,THETA | FILE.npy (docs/correction.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the export result as JSON on stdout."),
 ) -> None:
     """Export a run to a deployment artifact and verify it against PyTorch on held-out images."""
@@ -60,6 +62,11 @@ def export_cmd(
     if (calib is not None or keep_float is not None) and precision != "int8":
         raise TrisrError("--calib and --keep-float apply to --precision int8")
     spec = input_spec(shape, dynamic, min_hw, opt_hw, max_hw)
+    correction = None
+    if kernel is not None:
+        from trisr.correction.kernels import parse_kernel
+
+        correction = parse_kernel(kernel, allow_estimate=False)
     dev = None if target is None else target.value
     fmt.require(precision, dev or fmt.devices[0])  # missing runtime: one line with the fix, before any work
     options = ExportOptions(calib_dir=calib, calib_samples=calib_samples, keep_float=_keep_float(keep_float),
@@ -67,7 +74,7 @@ def export_cmd(
     if fmt.export_note:
         err_console.print(fmt.export_note)
     with err_console.status(f"exporting {run.name} to {fmt.name} {precision}"):
-        result = export_run(ExportRequest(run, fmt, precision, spec, out, options, dev, threads),
+        result = export_run(ExportRequest(run, fmt, precision, spec, out, options, dev, threads, correction),
                             log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False))
     v = result.verification
     mark = "[green]✅ verified" if result.ok else "[yellow]❎ verification FAILED"

@@ -55,6 +55,7 @@ class BenchRow:
     lut_predicted_ms: float | None = None
     lut_error_pct: float | None = None  # (predicted - measured) / measured
     runtime: dict = field(default_factory=dict)
+    correction: str | None = None  # the kernel whose correction filter is folded in at the input (--kernel)
 
     @property
     def failed(self) -> bool:
@@ -119,8 +120,11 @@ def bench_run(
     lut_path: Path | None = None,
     options: ExportOptions = ExportOptions(),
     log=None,
+    correction=None,
 ) -> dict:
-    """Export, verify, load and time ``run`` in every requested format; returns the JSON report."""
+    """Export, verify, load and time ``run`` in every requested format; returns the JSON report. With
+    ``correction`` (a KernelSpec), every row is measured a second time with that kernel's correction filter folded
+    in, interleaved with the plain rows, so its latency cost is read side by side (int8 rows skip it)."""
     from trisr.data.pairs import load_pairs
     from trisr.versions import tool_versions
     from trisr.export.verify import TorchReference
@@ -148,58 +152,73 @@ def bench_run(
     rows: list[BenchRow] = []
     runners: list = []  # (row, Runner) to time
     torch_device = "cuda" if device == "jetson" else device  # a Jetson's PyTorch runs on its GPU
-    torch_backend = create_backend(BASELINE, torch_device, threads, "fp32")
-    base = BenchRow(BASELINE, "fp32", BASELINE, torch_device, BASELINE_STATUS, runtime=torch_backend.describe())
-    base.psnr_db = float(np.mean([reference.psnr_db(i, spec.shape) for i in range(len(reference.pairs))]))
-    rows.append(base)
+    variants = [(None, model, reference)]
+    if correction is not None:
+        from trisr.correction.fold import fold_correction
+        from trisr.correction.kernels import degraded_pairs
 
-    for fmt, precision, reason in _jobs(formats, precisions):
-        dev = _format_device(fmt, device)
-        row = BenchRow(fmt.name, precision or "-", fmt.backend, dev, UNAVAILABLE, reason)
-        rows.append(row)
-        if reason is not None:
-            continue
-        row.reason = fmt.missing(precision, dev)
-        if row.reason is not None:
-            continue
-        try:
-            result = export_run(
-                ExportRequest(run, fmt, precision, spec, out, options, dev, threads), model, reference, log
-            )
-        except TrisrError as exc:
-            from trisr.runtime.base import RuntimeUnavailable
+        folded = fold_correction(model, correction)
+        variants.append((correction, folded, TorchReference(folded, degraded_pairs(reference.pairs, correction, scale), scale)))
+    row_macs: dict[int, int] = {}  # the folded filter adds 3 * taps MACs per LR pixel
+    for corr, net, ref in variants:
+        label = None if corr is None else corr.describe()
+        extra_macs = 0 if net is model else 3 * net.filter.size**2 * spec.shape[0] * spec.shape[1]
+        torch_backend = create_backend(BASELINE, torch_device, threads, "fp32")
+        base = BenchRow(BASELINE, "fp32", BASELINE, torch_device, BASELINE_STATUS, runtime=torch_backend.describe(), correction=label)
+        base.psnr_db = float(np.mean([ref.psnr_db(i, spec.shape) for i in range(len(ref.pairs))]))
+        rows.append(base)
+        base_runner = torch_backend.load(None, net, nchw)
+        base.compile_s = base_runner.compile_s
+        runners.append((base, base_runner))
 
-            row.status = UNAVAILABLE if isinstance(exc, RuntimeUnavailable) else EXPORT_FAILED
-            row.reason = str(exc)
-            continue
-        except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
-            row.status, row.reason = EXPORT_FAILED, _one_line(exc)
-            log(f"{fmt.name} {precision}: {row.reason}\n{traceback.format_exc(limit=3)}")
-            continue
-        v = result.verification
-        row.status, row.reason = result.status, result.reason
-        row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
-        row.psnr_db, row.psnr_loss_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.psnr_loss_db, v.max_abs, v.psnr_vs_torch_db
-        try:
-            runner = result.model.runner()
-            row.compile_s = runner.compile_s
-            row.runtime = result.model.describe()
-        except Exception as exc:  # noqa: BLE001
-            row.status, row.reason = LOAD_FAILED, _one_line(exc)
-            continue
-        runners.append((row, runner))
+        for fmt, precision, reason in _jobs(formats, precisions):
+            dev = _format_device(fmt, device)
+            row = BenchRow(fmt.name, precision or "-", fmt.backend, dev, UNAVAILABLE, reason, correction=label)
+            rows.append(row)
+            if reason is not None:
+                continue
+            row.reason = fmt.missing(precision, dev)
+            if row.reason is None and corr is not None and (precision or fmt.default_precision) == "int8":
+                row.reason = "the correction filter is not folded into int8 artifacts yet"
+            if row.reason is not None:
+                continue
+            try:
+                result = export_run(
+                    ExportRequest(run, fmt, precision, spec, out, options, dev, threads, corr), net, ref, log
+                )
+            except TrisrError as exc:
+                from trisr.runtime.base import RuntimeUnavailable
 
-    base_runner = torch_backend.load(None, model, nchw)
-    base.compile_s = base_runner.compile_s
-    runners.insert(0, (base, base_runner))
+                row.status = UNAVAILABLE if isinstance(exc, RuntimeUnavailable) else EXPORT_FAILED
+                row.reason = str(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
+                row.status, row.reason = EXPORT_FAILED, _one_line(exc)
+                log(f"{fmt.name} {precision}: {row.reason}\n{traceback.format_exc(limit=3)}")
+                continue
+            v = result.verification
+            row.status, row.reason = result.status, result.reason
+            row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
+            row.psnr_db, row.psnr_loss_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.psnr_loss_db, v.max_abs, v.psnr_vs_torch_db
+            try:
+                runner = result.model.runner()
+                row.compile_s = runner.compile_s
+                row.runtime = result.model.describe()
+            except Exception as exc:  # noqa: BLE001
+                row.status, row.reason = LOAD_FAILED, _one_line(exc)
+                continue
+            runners.append((row, runner))
+            row_macs[id(row)] = macs + extra_macs
+        row_macs[id(base)] = macs + extra_macs
+
     timings: dict[int, list] = {id(r): [] for r, _ in runners}
     for rep in range(reps):
         log(f"timing repetition {rep + 1}/{reps} ({len(runners)} rows)")
         for row, runner in runners:
             timings[id(row)].append(runner.time(protocol))
     for row, _ in runners:
-        _aggregate(row, timings[id(row)], macs)
-        if lut is not None and lut.predicted_ms is not None and lut.applies_to(row.backend, row.precision, threads):
+        _aggregate(row, timings[id(row)], row_macs[id(row)])
+        if row.correction is None and lut is not None and lut.predicted_ms is not None and lut.applies_to(row.backend, row.precision, threads):
             row.lut_predicted_ms = lut.predicted_ms
             row.lut_error_pct = 100.0 * (lut.predicted_ms - row.latency_median_ms) / row.latency_median_ms
 
@@ -254,7 +273,7 @@ def render_table(report: dict):
 
     for r in report["rows"]:
         t.add_row(
-            f"{r['format']} {r['precision']}", STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
+            f"{r['format']} {r['precision']}" + (f" +{r['correction']}" if r.get("correction") else ""), STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
             f(r["psnr_db"], ".3f"), f(None if r["psnr_loss_db"] is None else -r["psnr_loss_db"], "+.3f"),
             f(r["latency_median_ms"], ".2f"), f(r["latency_p90_ms"], ".2f"), f(r["throughput_img_s"], ".1f"),
             f(r["compile_s"], ".2f"), f(r["lut_predicted_ms"], ".2f"),
@@ -265,4 +284,5 @@ def render_table(report: dict):
 
 def reasons(report: dict) -> list[str]:
     """One line per row that did not produce numbers (or failed verification), with its reason."""
-    return [f"{r['format']} {r['precision']}: {r['status']}: {r['reason']}" for r in report["rows"] if r["reason"]]
+    return [f"{r['format']} {r['precision']}{' +' + r['correction'] if r.get('correction') else ''}: {r['status']}: {r['reason']}"
+            for r in report["rows"] if r["reason"]]

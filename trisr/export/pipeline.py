@@ -16,6 +16,7 @@ from trisr.export.formats import Format
 from trisr.export.shapes import InputSpec
 from trisr.export.sidecar import file_records, sidecar_path, write_sidecar
 from trisr.versions import tool_versions
+from trisr.errors import TrisrError
 from trisr.export.verify import TorchReference, Verification, verify
 
 VERIFIED = "exported+verified"
@@ -34,6 +35,13 @@ class ExportRequest:
     options: ExportOptions = ExportOptions()
     device: str | None = None  # where verification runs the artifact (default: the format's first device)
     threads: int | None = None
+    correction: object | None = None  # a KernelSpec: the known-kernel correction filter folded in at the input
+
+    def correction_tag(self) -> str:
+        """File-name part for a folded correction (``-kgaussian1.6``), else empty."""
+        if self.correction is None or self.correction.is_bicubic:
+            return ""
+        return "-k" + self.correction.slug()
 
 
 @dataclass
@@ -70,7 +78,7 @@ class ExportResult:
 
 
 def artifact_path(req: ExportRequest, run_name: str) -> Path:
-    return Path(req.out) / run_name / f"{run_name}-{req.spec.tag()}-{req.precision}{req.fmt.suffix}"
+    return Path(req.out) / run_name / f"{run_name}-{req.spec.tag()}-{req.precision}{req.correction_tag()}{req.fmt.suffix}"
 
 
 def onnx_metadata(model, spec: InputSpec) -> dict[str, str]:
@@ -136,6 +144,7 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
         "input": spec.to_dict(),
         "output": {"name": "output", "layout": "NCHW", "value_range": [0.0, 1.0], "shape": out_shape},
         "opset": opts.opset,
+        **({"correction": model.correction_record} if hasattr(model, "correction_record") else {}),
         "details": exported.details,
         "versions": tool_versions(),
         "export_s": round(export_s, 3),
@@ -164,13 +173,24 @@ def export_run(
     fmt, precision, spec = req.fmt, req.fmt.check_precision(req.precision), req.spec
     fmt.require(precision, req.device or fmt.devices[0])
     model = (model if model is not None else load_model(req.run, "cpu")).to("cpu", torch.float32).eval()
+    if req.correction is not None:
+        from trisr.correction.fold import fold_correction
+
+        if precision == "int8":  # the quantizer's first/last-layer policy does not know the folded filter yet
+            raise TrisrError("--kernel is not available with --precision int8 yet; export fp32/fp16 with --kernel")
+        model = fold_correction(model, req.correction)
     written = write_artifact(req, model, log)
 
     log(f"verifying {written.path.name} against PyTorch on held-out images")
     artifact = load_artifact(written.path, req.device, req.threads)
     scale = model.arch.scale
     if reference is None:
-        reference = TorchReference(model, load_pairs(None, scale, "val"), scale)
+        pairs = load_pairs(None, scale, "val")
+        if req.correction is not None:  # verify on LR made the way the artifact expects it
+            from trisr.correction.kernels import degraded_pairs
+
+            pairs = degraded_pairs(pairs, req.correction, scale)
+        reference = TorchReference(model, pairs, scale)
     verification = verify(artifact.run, spec.check_shapes(), reference, precision)
     sidecar = {**written.sidecar, "verification": verification.to_dict()}
     write_sidecar(written.path, sidecar)
