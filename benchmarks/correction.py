@@ -5,7 +5,7 @@
     # the table of docs/benchmarks.md, on the held-out photos, with the defaults
     python -m benchmarks.correction runs/final/quick-s0 runs/x4-quick --out runs/correction/val.json
 
-Sigmas are HR pixels at x2 and scaled by s/2 at other scales (0.8, 1.2, 1.6, 2.0 at x2 are 1.6 ... 4.0 at x4).
+The kernels: bicubic (no mismatch: what the blind estimate costs there), and Gaussians of sigma in HR pixels at x2 and scaled by s/2 at other scales (0.8, 1.2, 1.6, 2.0 at x2 are 1.6 ... 4.0 at x4).
 The split ``dev`` is the embedded training photos astronaut and camera (as in benchmarks.recipe_ablation);
 ``val`` the held-out photos. Also reports the truncation cost (finite filter against the untruncated closed
 form, applied by FFT) and times per LR megapixel. Run from the repository root.
@@ -48,13 +48,13 @@ def _truncation_cost(model, pairs, scale, specs, eps, assume) -> list[dict]:
     out = []
     for spec in specs:
         filt = correction_filter(spec, scale, eps, assume)
-        full = closed_form(kernel_array(spec, scale), scale, eps, assume)
+        full = closed_form(kernel_array(spec, scale), scale, filt.eps, assume)
         full = full / full.sum()
         d = []
         for pair in pairs:
             x = to_nchw(quantize_uint8(degrade(pair.hr, kernel_array(spec, scale), scale)))
             p = full.shape[0] // 2
-            xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode="reflect")
+            xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode="edge")
             H = np.fft.fft2(np.roll(np.pad(full, ((0, xp.shape[2] - full.shape[0]), (0, xp.shape[3] - full.shape[1]))), (-p, -p), (0, 1)))
             xf = np.fft.ifft2(np.fft.fft2(xp) * H).real[:, :, p : p + x.shape[2], p : p + x.shape[3]]
             a = evaluate_pair(sr_float(model, filt.apply_nchw(x)), pair.hr, scale)["psnr_db"]
@@ -71,7 +71,8 @@ def main() -> None:
     from rich.table import Table
 
     from trisr.correction.evaluate import degraded_eval
-    from trisr.correction.filter import ASSUMPTIONS, DEFAULT_ASSUME, DEFAULT_EPS
+    import trisr.correction.filter as cf
+    from trisr.correction.filter import DEFAULT_ASSUME
     from trisr.correction.kernels import parse_kernel
     from trisr.rundir import load_model
 
@@ -79,23 +80,28 @@ def main() -> None:
     ap.add_argument("runs", type=Path, nargs="+")
     ap.add_argument("--split", choices=("dev", "val"), default="val")
     ap.add_argument("--sweep", action="store_true", help="every assumption x eps in --eps")
-    ap.add_argument("--eps", default="1e-4,1e-3,1e-2")
+    ap.add_argument("--eps", default="1e-4,1e-3,1e-2", help="--sweep: the eps values")
+    ap.add_argument("--assume", default=",".join(("kernel", "bicubic")), help="--sweep: the assumptions")
+    ap.add_argument("--tail", type=float, help="L1 tail cut away (default: the filter's)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--width", type=int, default=160, help="console width of the tables")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    console = Console(stderr=True)
-    settings = [(a, float(e)) for a in ASSUMPTIONS for e in args.eps.split(",")] if args.sweep else [(DEFAULT_ASSUME, DEFAULT_EPS)]
+    if args.tail is not None:
+        cf.DEFAULT_TAIL = args.tail
+    console = Console(stderr=True, width=args.width)
+    settings = [(a, float(e)) for a in args.assume.split(",") for e in args.eps.split(",")] if args.sweep else [(DEFAULT_ASSUME, None)]
     report = []
     for run in args.runs:
         model = load_model(run, "cpu")
         scale = model.arch.scale
         pairs = _pairs(args.split, scale)
-        specs = [parse_kernel(f"gaussian:{s * scale / 2:g}") for s in SIGMAS_X2]
+        specs = [parse_kernel("bicubic")] + [parse_kernel(f"gaussian:{s * scale / 2:g}") for s in SIGMAS_X2]
         for assume, eps in settings:
             res = degraded_eval(model, pairs, scale, specs, eps=eps, assume=assume)
-            trunc = _truncation_cost(model, pairs, scale, specs, eps, assume) if not args.sweep else None
-            table = Table(title=f"{run} x{scale} {args.split}: assume={assume} eps={eps:g}")
+            trunc = _truncation_cost(model, pairs, scale, specs[1:], eps, assume) if not args.sweep else None
+            table = Table(title=f"{run} x{scale} {args.split}: assume={assume} eps={'default' if eps is None else format(eps, 'g')}")
             for col in ("kernel", "filter px", "matched", "mismatched", "known", "estimated", "recovered known", "recovered est.", "est. sigma"):
                 table.add_column(col)
             for k in res["kernels"]:

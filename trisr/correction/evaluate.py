@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from trisr.correction.estimate import estimate_kernel
-from trisr.correction.filter import DEFAULT_EPS, CorrectionFilter, correction_filter
+from trisr.correction.filter import CorrectionFilter, correction_filter
 from trisr.correction.kernels import KernelSpec, bicubic_kernel, degrade, kernel_array
 from trisr.data.metrics import evaluate_pair
 from trisr.data.pairs import ImagePair
@@ -56,7 +56,7 @@ def degraded_eval(
     kernels: list[KernelSpec],
     device: torch.device | str = "cpu",
     crop: int | None = None,
-    eps: float = DEFAULT_EPS,
+    eps: float | None = None,
     assume: str | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> dict:
@@ -114,7 +114,7 @@ def degraded_eval(
         })
     return {
         "scale": scale,
-        "eps": eps,
+        "eps": eps,  # None: the filter's defaults (separable / 2-D)
         "assume": assume,
         "kernels": results,
         "convention": {

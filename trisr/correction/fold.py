@@ -1,5 +1,5 @@
-"""The known-kernel correction folded into a network: a reflection pad and a fixed depthwise convolution in
-front of it, so exported artifacts (ONNX ``Pad(mode=reflect)`` + grouped ``Conv``) correct their own input."""
+"""The known-kernel correction folded into a network: an edge pad and a fixed depthwise convolution in front
+of it, so exported artifacts (ONNX ``Pad(mode=edge)`` + grouped ``Conv``) correct their own input."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class CorrectedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.pad
-        x = nn.functional.conv2d(nn.functional.pad(x, (p, p, p, p), mode="reflect"), self.taps.to(x.dtype), groups=3)
+        x = nn.functional.conv2d(nn.functional.pad(x, (p, p, p, p), mode="replicate"), self.taps.to(x.dtype), groups=3)
         return self.net(x)
 
 
