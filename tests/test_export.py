@@ -509,3 +509,20 @@ def test_trt_int8_build_uses_a_minmax_calibrator_and_its_cache(tmp_path, monkeyp
     stub.__version__ = "11.4.0"
     with pytest.raises(TrisrError, match="no FP16/INT8 builder flags"):
         trt_mod.build_engine(tmp_path / "m.onnx", (1, 3, 8, 8), "int8", calib_batches=batches)
+
+
+def _has_bf16() -> bool:
+    from trisr.runtime.devices import cpu_isa
+
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_isa()))
+
+
+@pytest.mark.skipif(not _has_bf16(), reason="this CPU has neither AVX512-BF16 nor AMX-BF16")
+def test_openvino_bf16_artifact_runs_at_bf16_and_is_verified(run_dir, tmp_path):
+    """An OpenVINO bf16 artifact is the fp32 IR run with the bf16 hint: the runtime says bf16, the numbers
+    differ from PyTorch by bf16 rounding (not zero, within the bf16 thresholds) and the sidecar says bf16."""
+    result = export_run(ExportRequest(run_dir, get_format("openvino"), "bf16", InputSpec((32, 32)), tmp_path))
+    assert result.ok, result.reason
+    assert result.model.runtime_precision() == "bf16" and result.model.describe()["precision"] == "bf16"
+    assert 0 < result.verification.max_abs <= THRESHOLDS["bf16"].max_abs
+    assert read_sidecar(result.artifact)["precision"] == "bf16"

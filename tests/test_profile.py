@@ -208,6 +208,10 @@ def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
     assert lat["verdict"] == ("PASS" if measured <= lat["budget_ms"] else "FAIL")  # what the numbers imply
     assert lat["error_pct"] == pytest.approx(100 * (lat["predicted_ms"] - measured) / measured)
     assert lat["predicted_ms"] <= budget
+    summary = json.loads(proc.stdout)
+    shipped = summary["metrics_shipped"]  # the held-out PSNR of what ships, run by the target runtime
+    assert shipped["precision"] == "fp32" and shipped["runtime"]["backend"] == "onnxruntime"
+    assert shipped["psnr_db"] == pytest.approx(summary["metrics"]["psnr_db"], abs=0.01)  # fp32 ORT == PyTorch
     tiny = [c if c != f"{budget:.4f}" else f"{0.5 * model.min_cost():.6f}" for c in map(str, cmd)]
     tiny[tiny.index(str(tmp_path / "run"))] = str(tmp_path / "r3")
     bad = subprocess.run(tiny, capture_output=True, text=True)
@@ -240,3 +244,69 @@ def test_jetson_clock_state_parsing():
     pinned = "cpu0: Online=1 Governor=schedutil MinFreq=1984000 MaxFreq=1984000 CurrentFreq=1984000\nGPU MinFreq=918000000 MaxFreq=918000000"
     floating = "cpu0: Online=1 Governor=schedutil MinFreq=115200 MaxFreq=1984000 CurrentFreq=729600"
     assert clocks_state(pinned) == "pinned" and clocks_state(floating) == "floating" and clocks_state("") == "unknown"
+
+
+HAS_BF16 = bool({"avx512_bf16", "amx_bf16"} & set(__import__("trisr.runtime.devices", fromlist=["cpu_isa"]).cpu_isa()))
+
+
+def test_openvino_default_precision_is_the_plugins_own():
+    """Without --precision a table is measured at what OpenVINO itself runs on this CPU (bf16 where the CPU has
+    native BF16), and says so."""
+    ov = pytest.importorskip("openvino")
+    own = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    backend = create_backend("openvino", threads=1)
+    assert backend.precision == {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}[own]
+    assert backend.describe()["precision"] == backend.precision and "isa" in backend.describe()
+
+
+def test_bf16_is_refused_on_a_cpu_without_it(monkeypatch, tmp_path):
+    pytest.importorskip("openvino")
+    import trisr.runtime.base as base
+    from typer.testing import CliRunner
+
+    from trisr.cli import app
+    from trisr.runtime.base import RuntimeUnavailable
+
+    monkeypatch.setattr(base, "cpu_isa", lambda: ["avx2", "fma"])
+    with pytest.raises(RuntimeUnavailable, match="AVX512-BF16 or AMX-BF16"):
+        create_backend("openvino", threads=1, precision="bf16")
+    res = CliRunner().invoke(app, ["profile", "--backend", "openvino", "--precision", "bf16", "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "AVX512-BF16" in res.output and "Traceback" not in res.output
+    assert create_backend("openvino", threads=1, precision="fp32").precision == "fp32"  # fp32 always runs
+
+
+def test_a_table_of_another_precision_is_refused(luts):
+    lut, backend = luts["openvino"]
+    other = "fp32" if lut.target["precision"] != "fp32" else "bf16"
+    with pytest.raises(CostTableError, match="precision"):
+        lut.check(SPACE, {**backend.describe(), "precision": other}, RES)
+
+
+@pytest.mark.skipif(not HAS_BF16, reason="this CPU has neither AVX512-BF16 nor AMX-BF16")
+def test_bf16_table_and_runner_on_a_tiny_space():
+    pytest.importorskip("openvino")
+    backend = create_backend("openvino", threads=1, precision="bf16")
+    lut = profile(SPACE, backend, RES, FAST, calibrate=4, validate=0, seed=0)
+    assert lut.target["precision"] == "bf16" and all(e.latency_ms > 0 for e in lut.entries.values())
+    from trisr.runtime.base import load_runner
+    from trisr.space.derived import DerivedNet
+
+    net = DerivedNet(sample_genotypes(SPACE, 1, 0)[0]).eval()
+    x = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        y = load_runner(backend, net, x.shape, Path(tmp)).run(x)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    err = np.abs(y - ref).max()
+    assert 0 < err < 0.05  # bf16 differs from fp32 (it really ran bf16), by bf16's 8-bit mantissa at most
+
+
+def test_search_precision_needs_a_latency_budget(tmp_path):
+    from typer.testing import CliRunner
+
+    from trisr.cli import app
+
+    res = CliRunner().invoke(app, ["search", "--macs-g", "1", "--precision", "bf16", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--precision applies to --latency-ms" in res.output

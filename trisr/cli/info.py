@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import typer
 from rich.markup import escape
@@ -35,18 +36,39 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
         except Exception:  # noqa: BLE001 - any import failure means "not usable here"
             report["runtimes"][label] = None
     report["presets"] = list(PRESETS)
+    from trisr.runtime.devices import cpu_isa, cpu_name
+
+    report["devices"]["cpu"] = cpu_name()
+    report["devices"]["cpu_isa"] = cpu_isa()
+    report["default_precision"] = _default_precisions()
     table = Table(title=f"trisr {__version__}", show_header=False)
     for k, v in report["versions"].items():
         table.add_row(k, str(v))
+    table.add_row("CPU", escape(report["devices"]["cpu"]))
+    table.add_row("CPU ISA (precisions)", ", ".join(report["devices"]["cpu_isa"]) or "unknown")
     table.add_row("CPU threads", str(report["devices"]["cpu_threads"]))
     table.add_row("CUDA GPUs", ", ".join(d["name"] for d in report["devices"]["cuda"]) or "none")
     for k, v in report["runtimes"].items():
         hint = " (pip install 'trisr[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
         table.add_row(k, escape(v or f"not installed{hint}"))
+    table.add_row("default precision on cpu", ", ".join(f"{k} {v}" for k, v in report["default_precision"].items()) or "-")
     table.add_row("presets", ", ".join(report["presets"]))
     err_console.print(table)
     if as_json:
         print_json(report)
+
+
+def _default_precisions() -> dict:
+    """What each CPU runtime installed here computes in when asked nothing (OpenVINO: bf16 on CPUs with BF16)."""
+    import trisr.runtime  # noqa: F401 - registers the backends
+    from trisr.runtime.base import BACKENDS
+
+    out = {}
+    for name in BACKENDS.names():
+        cls = BACKENDS.get(name)
+        if "cpu" in cls.devices and importlib.util.find_spec(name) is not None:
+            out[name] = cls.default_precision_for("cpu")
+    return out
 
 
 def register(app: typer.Typer) -> None:

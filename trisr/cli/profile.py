@@ -56,7 +56,8 @@ def lut_tables(lut) -> list[Table]:
 def profile_cmd(
     target: Target = typer.Option(Target.cpu, "--target", help=TARGET_HELP),
     backend: Optional[str] = typer.Option(None, "--backend", help="onnxruntime | openvino | torch (cpu); tensorrt | torch (cuda, jetson). Default: onnxruntime on cpu, tensorrt on GPUs (torch CUDA where TensorRT is absent)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (CPU default) | fp16 (TensorRT default) | int8"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 (OpenVINO on CPUs with AVX512-BF16 or AMX) | fp16 (TensorRT) | int8. "
+        "Default: the runtime's own default on this device (OpenVINO: bf16 where the CPU has it; trisr info shows it)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: all cores)."),
     input_hw: str = typer.Option("256x256", "--input", help="Deployment LR input HxW."),
     preset: str = typer.Option("quick", "--preset", help="Search space of this preset (quick | paper)."),

@@ -36,9 +36,14 @@ def summary_table(summary: dict) -> Table:
         t.add_row(
             f"latency @ {h}x{w} LR",
             f"measured {lat['measured']['median_ms']:.2f} ms (p90 {lat['measured']['p90_ms']:.2f}), predicted "
-            f"{predicted}, {lat['backend']['backend']}"
+            f"{predicted}, {lat['backend']['backend']} {lat['backend'].get('precision', '')}"
             + (f", budget {lat['budget_ms']:g} ms  {lat['verdict']}" if lat["budget_ms"] is not None else ""),
         )
+    shipped = summary.get("metrics_shipped")
+    if shipped:
+        torch_psnr = summary.get("metrics", {}).get("psnr_db")
+        delta = "" if torch_psnr is None else f" ({shipped['psnr_db'] - torch_psnr:+.3f} dB vs PyTorch fp32)"
+        t.add_row("held-out PSNR as shipped", f"{shipped['psnr_db']:.3f} dB, {shipped['runtime']['backend']} {shipped['precision']}{delta}")
     cost = summary.get("cost")
     if cost:
         budget = "none" if cost["budget"] is None else f"{cost['budget']:g} {cost['unit']}"
@@ -67,6 +72,9 @@ def search(
     target: Target = typer.Option(Target.cpu, "--target", help="Deployment target for --latency-ms: cpu, cuda or jetson."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Precision the network ships at in the target runtime "
+        "(fp32; bf16 with OpenVINO on CPUs with AVX512-BF16/AMX; fp16 with TensorRT). Default: the runtime's own default "
+        "on this device (OpenVINO: bf16 where the CPU has it). The table, the measurement and the shipped PSNR use it."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a latency table measured on another device or runtime version."),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the measured latency misses the budget."),
     cost_resolution: Optional[str] = typer.Option(None, "--cost-resolution", help="Deployment LR size HxW for cost tables (default 256x256)."),
@@ -136,14 +144,22 @@ def search(
             cfg = cfg.replace(cost_resolution=tuple(load_lut(profile).resolution))  # the table's deployment size
         lut, runtime = resolve_latency_table(
             cfg.space, cfg.cost_resolution, profile, target.value, backend, threads, allow_mismatch, reporter,
-            profiles=profiles,
+            profiles=profiles, precision=precision,
         )
         cost_table = lut.to_cost_table()
         h, w = lut.resolution
         reporter.message(
-            f"latency budget {cfg.budget:g} ms on {runtime.name}/{runtime.device} ({runtime.threads} threads) @ {h}x{w} LR"
+            f"latency budget {cfg.budget:g} ms on {runtime.name}/{runtime.device} {runtime.precision} ({runtime.threads} threads) @ {h}x{w} LR"
         )
-        extra = lambda model: latency_report(model, lut, runtime, cfg.budget)  # noqa: E731
+
+        def extra(model) -> dict:
+            from trisr.data.pairs import load_pairs
+            from trisr.profile.target import shipped_metrics
+
+            return {**latency_report(model, lut, runtime, cfg.budget),
+                    **shipped_metrics(model, runtime, load_pairs(data, cfg.space.scale, "val"), cfg.space.scale)}
+    elif precision is not None:
+        raise TrisrError("--precision applies to --latency-ms (the precision the latency is measured at)")
     run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table, extra_summary=extra)
     summary = run.run()
     if not summary:  # non-zero ranks print nothing

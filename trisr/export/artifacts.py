@@ -66,9 +66,8 @@ class ArtifactModel:
         return sum(rec["bytes"] for rec in self.sidecar.get("files", [])) / 1e6
 
     def runtime_precision(self) -> str:
-        """Precision the backend is asked for: engines carry theirs; CPU runtimes run an explicit fp32
-        (OpenVINO fp16 artifacts hold FP16 weights, int8 ones quantized ops; the rest runs f32)."""
-        return self.precision if self.fmt.runtime_runs_artifact_precision else "fp32"
+        """Precision the backend is asked for (the format's ``runtime_precision`` table; explicit fp32 otherwise)."""
+        return dict(self.fmt.runtime_precision).get(self.precision, "fp32")
 
     def describe(self) -> dict:
         backend = create_backend(self.fmt.backend, self.device, self.threads, self.runtime_precision())

@@ -3,7 +3,8 @@
 * ONNX: the project's exporter (``trisr.runtime.onnx_io``: TorchScript exporter, fixed opset, one
   self-contained file, PixelShuffle as ``DepthToSpace`` CRD), metadata in ``metadata_props``, full check.
 * OpenVINO: read from that ONNX (the single source, deployment.md §2.1), bounded dynamic dims when asked,
-  saved as IR; fp32 with ``compress_to_fp16=False`` (the numerical reference), fp16 = FP16-compressed
+  saved as IR; fp32 with ``compress_to_fp16=False`` (the numerical reference), bf16 = that same IR (the
+  runtime is asked for bf16 when it loads it: a compile-time hint, not a file property), fp16 = FP16-compressed
   weights, int8 = NNCF post-training quantization on calibration patches.
 * TensorRT: ``build_engine`` from that ONNX with the persistent timing cache; the engine bytes are
   written as built and the build target (GPU, compute capability, TensorRT, JetPack/L4T) goes to the sidecar.

@@ -15,7 +15,7 @@ from typing import Callable
 
 from trisr.errors import TrisrError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 #: Export options that only some formats accept (``Format.options``).
 OPTION_FLAGS = {"dynamic": "--dynamic", "calib": "--calib", "keep_float": "--keep-float", "workspace_gb": "--workspace-gb"}
 #: The in-process PyTorch module, measured by ``trisr bench`` as the baseline; not an export format.
@@ -47,9 +47,10 @@ class Format:
     extras: tuple[Extra, ...] = ()
     aliases: tuple[str, ...] = ()
     description: str = ""
-    #: The artifact is built for one precision and its runtime is asked for that precision; otherwise the
-    #: runtime runs an explicit fp32 (OpenVINO fp16/int8 artifacts carry FP16 weights or quantized ops).
-    runtime_runs_artifact_precision: bool = False
+    #: Artifact precision -> the precision the runtime is asked for; absent ones run an explicit fp32 (OpenVINO
+    #: fp16/int8 artifacts carry FP16 weights or quantized ops and compute the rest in f32). An OpenVINO bf16
+    #: artifact is the fp32 IR compiled with the bf16 inference hint; a TensorRT engine runs what it was built for.
+    runtime_precision: tuple[tuple[str, str], ...] = ()
     #: "module:function(artifact)" that refuses an artifact built for another machine, checked when loading.
     target_check: str | None = None
     #: Printed before an export starts (e.g. that it can take minutes).
@@ -132,7 +133,7 @@ FORMATS: tuple[Format, ...] = (
         suffix=".xml",
         backend="openvino",
         devices=("cpu",),
-        precisions=("fp32", "fp16", "int8"),
+        precisions=("fp32", "bf16", "fp16", "int8"),
         default_precision="fp32",
         options=("dynamic", "calib", "keep_float"),
         requires="openvino",
@@ -141,7 +142,9 @@ FORMATS: tuple[Format, ...] = (
         loader="trisr.export.artifacts:load_with_backend",
         extras=(Extra("int8", "nncf", "pip install 'trisr[int8]' (NNCF post-training quantization)"),),
         aliases=("ov",),
-        description="OpenVINO IR (.xml + .bin); fp16 = FP16-compressed weights; int8 = NNCF PTQ",
+        description="OpenVINO IR (.xml + .bin); bf16 = run with the bf16 inference hint (CPUs with AVX512-BF16/AMX); "
+        "fp16 = FP16-compressed weights; int8 = NNCF PTQ",
+        runtime_precision=(("bf16", "bf16"),),
     ),
     Format(
         name="trt",
@@ -160,7 +163,7 @@ FORMATS: tuple[Format, ...] = (
         loader="trisr.export.artifacts:load_engine",
         aliases=("tensorrt", "engine"),
         description="serialized TensorRT engine, built on the target GPU; refused on another GPU/TensorRT",
-        runtime_runs_artifact_precision=True,
+        runtime_precision=(("fp16", "fp16"), ("fp32", "fp32"), ("int8", "int8")),
         target_check="trisr.export.artifacts:check_engine_target",
         export_note="building a TensorRT engine can take minutes; the timing cache makes later builds faster",
     ),

@@ -50,16 +50,20 @@ def resolve_latency_table(
     reporter: Reporter,
     calibrate: int = 20,
     profiles: Path | None = None,
+    precision: str | None = None,
 ) -> tuple[LatencyTable, Backend]:
     """The LUT for this space on this target: the given file, the cached one under the profiles folder
     (``profiles``; default ``$TRISR_PROFILES`` or ./profiles, :func:`trisr.profile.lut.profiles_root`), or a
     fresh profile (shown with progress, then cached there)."""
     if profile_path is not None:
         lut = load_lut(profile_path)
-        backend = backend_from_target(lut.target) if backend_name is None else make_backend(device, backend_name, threads)
+        if backend_name is None and precision is None:
+            backend = backend_from_target(lut.target)
+        else:
+            backend = make_backend(device, backend_name or lut.target.get("backend"), threads, precision)
         lut.check(space, None if allow_mismatch else backend.describe(), resolution)
         return lut, backend
-    backend = make_backend(device, backend_name, threads)
+    backend = make_backend(device, backend_name, threads, precision)
     path = default_lut_path(backend.describe(), space, resolution, profiles)
     if path.exists():
         lut = load_lut(path)
@@ -105,5 +109,35 @@ def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, 
             "error_pct": None if predicted is None else 100 * (predicted - timing.median_ms) / timing.median_ms,
             "budget_ms": budget_ms,
             "verdict": verdict,
+        }
+    }
+
+
+def shipped_metrics(model: torch.nn.Module, backend: Backend, pairs: list, scale: int) -> dict:
+    """PSNR/SSIM of ``model`` run by ``backend`` at its precision (what ships), on ``pairs``, beside the PyTorch
+    fp32 figures of the summary: one compile per image size, the same conventions as :func:`trisr.evaluate.evaluate`."""
+    import tempfile
+
+    import numpy as np
+
+    from trisr.data.metrics import evaluate_pair
+    from trisr.export.tiling import to_nchw, to_uint8_image
+    from trisr.runtime.base import load_runner
+
+    model = model.to("cpu", torch.float32).eval()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in pairs:
+            x = to_nchw(pair.lr)
+            runner = load_runner(backend, model, tuple(x.shape), Path(tmp))
+            m = evaluate_pair(to_uint8_image(runner.run(x)), pair.hr, scale)
+            rows.append({"name": pair.name, "psnr_db": m["psnr_db"], "ssim": m["ssim"]})
+    return {
+        "metrics_shipped": {
+            "precision": backend.precision,
+            "runtime": backend.describe(),
+            "psnr_db": float(np.mean([r["psnr_db"] for r in rows])),
+            "ssim": float(np.mean([r["ssim"] for r in rows])),
+            "images": rows,
         }
     }

@@ -25,7 +25,7 @@ import torch
 
 from trisr.errors import TrisrError
 from trisr.registry import Registry
-from trisr.runtime.devices import cpu_name
+from trisr.runtime.devices import cpu_isa, cpu_name
 from trisr.runtime.timing import Timing, TimingProtocol, measure
 
 BACKENDS: Registry[type["Backend"]] = Registry("backend")
@@ -64,6 +64,23 @@ class Backend:
     precisions: tuple[str, ...] = ("fp32",)
     default_precision: str = "fp32"  # what create_backend asks for when no precision is given
     install_hint: str = ""
+    #: Precisions that run natively only on CPUs with one of these ISA extensions (``cpu_isa()`` names); the
+    #: backend refuses them elsewhere rather than measure an emulation.
+    precision_isa: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def default_precision_for(cls, device: str) -> str:
+        """The precision the runtime itself uses on ``device`` when none is asked for (OpenVINO: bf16 on CPUs
+        with native BF16). Tables, searches and measurements without ``--precision`` use this."""
+        return cls.default_precision
+
+    def check_isa(self) -> None:
+        needs = self.precision_isa.get(self.precision) if self.device == "cpu" else None
+        if needs and not set(needs) & set(cpu_isa()):
+            raise RuntimeUnavailable(
+                f"{self.name} {self.precision} needs a CPU with {' or '.join(n.upper().replace('_', '-') for n in needs)}; "
+                f"this one ({cpu_name()}) has none: use --precision fp32"
+            )
 
     def __init__(self, device: str = "cpu", threads: int | None = None, precision: str = "fp32") -> None:
         if device not in self.devices:
@@ -89,6 +106,7 @@ class Backend:
             "threads": self.threads,
             "precision": self.precision,
             "cpu": cpu_name(),
+            "isa": cpu_isa(),
             "machine": platform.machine(),
         }
         return d
@@ -118,8 +136,9 @@ def create_backend(name: str, device: str = "cpu", threads: int | None = None, p
         cls = BACKENDS.get(name)
     except KeyError as exc:
         raise TrisrError(str(exc).strip('"')) from None
-    backend = cls(device, threads, precision or cls.default_precision)
+    backend = cls(device, threads, precision or cls.default_precision_for(device))
     backend.test_connection()
+    backend.check_isa()
     return backend
 
 

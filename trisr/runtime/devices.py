@@ -18,6 +18,27 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU features that decide which precisions run natively (Linux /proc/cpuinfo flag names).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8", "amx_fp16")
+
+
+def cpu_flags() -> set[str]:
+    """All CPU flags the kernel reports (empty where /proc/cpuinfo is unavailable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_isa() -> list[str]:
+    """The precision-relevant ISA extensions of this CPU (a subset of :data:`ISA_FLAGS`), in that order."""
+    flags = cpu_flags()
+    return [f for f in ISA_FLAGS if f in flags]
+
+
 def gpu_descriptor() -> dict:
     import torch
 

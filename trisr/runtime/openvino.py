@@ -13,8 +13,22 @@ from trisr.runtime.base import BACKENDS, Backend, Runner, RuntimeUnavailable, re
 class OpenVINOBackend(Backend):
     name = "openvino"
     devices = ("cpu",)
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "bf16", "fp16")
     install_hint = "pip install openvino"
+    precision_isa = {"bf16": ("avx512_bf16", "amx_bf16")}
+    #: trisr precision -> CPU plugin INFERENCE_PRECISION_HINT, and back.
+    HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+    FROM_OV = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+
+    @classmethod
+    def default_precision_for(cls, device: str) -> str:
+        """What the CPU plugin picks when asked nothing: bf16 on CPUs with native BF16 (AVX512-BF16, AMX), else f32."""
+        try:
+            import openvino as ov
+
+            return cls.FROM_OV.get(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string(), "fp32")
+        except Exception:  # noqa: BLE001 - not installed or no CPU plugin: test_connection says why
+            return cls.default_precision
 
     def test_connection(self) -> None:
         require_module("openvino", self.install_hint)
@@ -52,8 +66,8 @@ class OpenVINOBackend(Backend):
         config = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": self.threads,
-            # Explicit: the CPU plugin may otherwise pick bf16/f16 on hosts that support them.
-            "INFERENCE_PRECISION_HINT": "f16" if self.precision == "fp16" else "f32",
+            # Always explicit, so a table or an artifact says what ran (the plugin's own default varies by CPU).
+            "INFERENCE_PRECISION_HINT": self.HINTS[self.precision],
         }
         compiled = core.compile_model(model, "CPU", config)
         compile_s = time.perf_counter() - t0
