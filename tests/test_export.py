@@ -348,10 +348,14 @@ def test_bench_produces_every_column(run_dir, out_dir, monkeypatch, tmp_path):
     lut_file.write_text("{}")
     res = runner.invoke(app, [
         "bench", str(run_dir), "--format", "onnx,openvino,trt", "--shape", "96x96", "--time-s", "0.02",
-        "--reps", "2", "--threads", "1", "--out", str(out_dir / "bench"), "--lut", str(lut_file), "--json",
+        "--reps", "2", "--threads", "1", "--out", str(out_dir / "bench"), "--lut", str(lut_file), "--json", "--peak-n", "128",
     ])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
+    # The matrix-product references: one per runtime/precision the rows ran at, each row against its precision's best.
+    peaks = {(p["backend"], p["precision"]) for p in report["peaks"]}
+    assert {("torch", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")} <= peaks
+    best = max(p["gflop_s"] for p in report["peaks"] if p["precision"] == "fp32")
     assert report["schema_version"] == 1 and report["device"]["cpu"] and report["versions"]["onnxruntime"]
     assert report["macs"] > 0 and report["lut"]["predicted_ms"] == 5.0
     rows = {r["format"]: r for r in report["rows"]}
@@ -362,6 +366,7 @@ def test_bench_produces_every_column(run_dir, out_dir, monkeypatch, tmp_path):
         assert len(r["latency_rep_medians_ms"]) == 2 and r["runs"] >= 2
         assert r["throughput_img_s"] == pytest.approx(1000 / r["latency_median_ms"])
         assert r["psnr_db"] > 0 and r["compile_s"] is not None and r["runtime"]["threads"] == 1
+        assert r["attainable_gflop_s"] == pytest.approx(best) and r["attainable_pct"] == pytest.approx(100 * r["achieved_gflop_s"] / best)
     for name in ("onnx", "openvino"):
         r = rows[name]
         assert r["status"] == VERIFIED and r["size_mb"] > 0 and r["export_s"] > 0 and r["max_abs"] <= 1e-4
@@ -373,7 +378,7 @@ def test_bench_produces_every_column(run_dir, out_dir, monkeypatch, tmp_path):
     assert rows["openvino"]["lut_predicted_ms"] is None and rows["torch"]["lut_error_pct"] is None
     if not HAS_TRT:
         assert rows["trt"]["status"] == "unavailable" and rows["trt"]["reason"]
-    for col in ("LUT err", "p90 ms", "median ms", "img/s", "PSNR dB", "ΔPSNR dB", "size MB", "compile s"):
+    for col in ("LUT err", "p90 ms", "median ms", "img/s", "PSNR dB", "ΔPSNR dB", "size MB", "compile s", "% attain."):
         assert col in res.stderr
 
 
@@ -526,3 +531,21 @@ def test_openvino_bf16_artifact_runs_at_bf16_and_is_verified(run_dir, tmp_path):
     assert result.model.runtime_precision() == "bf16" and result.model.describe()["precision"] == "bf16"
     assert 0 < result.verification.max_abs <= THRESHOLDS["bf16"].max_abs
     assert read_sidecar(result.artifact)["precision"] == "bf16"
+
+
+def test_matmul_reference_computes_the_product_and_picks_the_best_per_precision(tmp_path):
+    import onnxruntime as ort
+
+    from trisr.export.peak import Peak, attainable, matmul_onnx, measure_peaks
+
+    path = matmul_onnx(16, tmp_path / "mm.onnx", seed=1)
+    a = np.random.default_rng(0).random((16, 16), dtype=np.float32)
+    b = onnx.numpy_helper.to_array(onnx.load(str(path)).graph.initializer[0])
+    y = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"A": a})[0]
+    np.testing.assert_allclose(y, a @ b, rtol=1e-5, atol=1e-5)
+    peaks = measure_peaks([("onnxruntime", "fp32"), ("torch", "fp32"), ("onnxruntime", "fp32")], threads=1, n=32, reps=1)
+    assert [(p.backend, p.precision) for p in peaks] == [("onnxruntime", "fp32"), ("torch", "fp32")]  # each pair once
+    assert all(p.gflop_s == pytest.approx(2 * 32**3 / (p.median_ms * 1e6)) for p in peaks)
+    fake = [Peak("a", "fp32", 8, 1.0, 10.0), Peak("b", "fp32", 8, 1.0, 30.0), Peak("b", "bf16", 8, 1.0, 50.0)]
+    assert attainable(fake, "fp32").backend == "b" and attainable(fake, "bf16").gflop_s == 50.0
+    assert attainable(fake, "int8") is None  # no reference rather than a wrong one

@@ -52,6 +52,8 @@ def bench_cmd(
     host: Optional[str] = typer.Option(None, "--host", help="Benchmark on user@address over SSH (trisr installed there)."),
     ssh_config: Optional[Path] = typer.Option(None, "--ssh-config", help="ssh -F FILE for --host."),
     remote_trisr: str = typer.Option("trisr", "--remote-trisr", help="Shell command that runs trisr on the remote host."),
+    peak_n: int = typer.Option(2048, "--peak-n", help="Size n of the n^3 matrix product timed in every runtime/precision "
+        "of the rows, the reference of the '% attain.' column (0: skip)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Also measure every row with the correction filter for "
         "this kernel folded in (gaussian:SIGMA | aniso:S1,S2,THETA | FILE.npy), interleaved with the plain rows."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
@@ -80,7 +82,7 @@ def bench_cmd(
 
         if lut is not None:
             raise TrisrError("--lut is a local file; with --host, compare against the remote table afterwards")
-        remote_args = ["--shape", shape, "--target", target.value, "--reps", str(reps), "--time-s", str(time_s), "--calib-samples", str(calib_samples)]
+        remote_args = ["--peak-n", str(peak_n), "--shape", shape, "--target", target.value, "--reps", str(reps), "--time-s", str(time_s), "--calib-samples", str(calib_samples)]
         for flag, value in (("--format", formats), ("--precision", precision), ("--threads", threads)):
             if value is not None:
                 remote_args += [flag, str(value)]
@@ -90,7 +92,7 @@ def bench_cmd(
         report = bench_run(
             run, fmts, precisions, spec, bench_target(target), threads, protocol, reps, out, lut,
             ExportOptions(calib_samples=calib_samples), log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
-            correction=correction,
+            correction=correction, peak_n=peak_n or None,
         )
     # Its own console: rich squeezes tables to 80 columns when stderr is not a terminal.
     Console(stderr=True, width=max(err_console.width, TABLE_WIDTH)).print(render_table(report))

@@ -56,6 +56,9 @@ class BenchRow:
     lut_error_pct: float | None = None  # (predicted - measured) / measured
     runtime: dict = field(default_factory=dict)
     correction: str | None = None  # the kernel whose correction filter is folded in at the input (--kernel)
+    attainable_gflop_s: float | None = None  # best matrix-product GFLOP/s of any runtime at this row's runtime precision
+    attainable_pct: float | None = None  # achieved_gflop_s / attainable_gflop_s
+    attainable_ref: str | None = None  # which runtime reached it
 
     @property
     def failed(self) -> bool:
@@ -121,10 +124,13 @@ def bench_run(
     options: ExportOptions = ExportOptions(),
     log=None,
     correction=None,
+    peak_n: int | None = None,
 ) -> dict:
     """Export, verify, load and time ``run`` in every requested format; returns the JSON report. With
     ``correction`` (a KernelSpec), every row is measured a second time with that kernel's correction filter folded
-    in, interleaved with the plain rows, so its latency cost is read side by side (int8 rows skip it)."""
+    in, interleaved with the plain rows, so its latency cost is read side by side (int8 rows skip it). With
+    ``peak_n``, an ``n``-cube matrix product is timed after the rows in every (runtime, precision) they ran at, and
+    each row gets its share of the best of them at its own precision (:mod:`trisr.export.peak`)."""
     from trisr.data.pairs import load_pairs
     from trisr.versions import tool_versions
     from trisr.export.verify import TorchReference
@@ -222,6 +228,21 @@ def bench_run(
             row.lut_predicted_ms = lut.predicted_ms
             row.lut_error_pct = 100.0 * (lut.predicted_ms - row.latency_median_ms) / row.latency_median_ms
 
+    peaks = []
+    if peak_n:
+        from trisr.export.peak import attainable, measure_peaks
+
+        timed = [r for r, _ in runners if r.latency_median_ms is not None]
+        targets = [(r.backend, r.runtime.get("precision", r.precision)) for r in timed]
+        targets += [(b, p) for b, p in (("onnxruntime", "fp32"), ("openvino", "fp32")) if (b, p) not in targets]
+        log(f"matrix-product references ({peak_n}^3) in {len(set(targets))} runtime/precision pairs")
+        peaks = measure_peaks(targets, "cpu" if device == "jetson" else torch_device, threads, peak_n, protocol, reps, log)
+        for r in timed:
+            ref = attainable(peaks, r.runtime.get("precision", r.precision))
+            if ref is not None:
+                r.attainable_gflop_s, r.attainable_ref = ref.gflop_s, f"{ref.backend} {ref.precision}"
+                r.attainable_pct = 100.0 * r.achieved_gflop_s / ref.gflop_s
+
     return {
         "schema_version": BENCH_SCHEMA_VERSION,
         "kind": "trisr-bench",
@@ -238,6 +259,7 @@ def bench_run(
         "lut_note": lut.reason if lut is not None else "no --lut given",
         "psnr_metric": "Y (BT.601 studio), crop = scale, 8-bit output; held-out images in tiles of the input size",
         "rows": [asdict(r) for r in rows],
+        "peaks": [p.to_dict() for p in peaks],
         "versions": tool_versions(),
         "wall_s": time.perf_counter() - t_start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -250,7 +272,7 @@ def failed_rows(report: dict) -> list[dict]:
 
 STATUS_LABEL = {VERIFIED: "[green]✅ verified", VERIFY_FAILED: "[yellow]❎ verify failed", EXPORT_FAILED: "[red]❌ export failed",
                 LOAD_FAILED: "[red]❌ load failed", UNAVAILABLE: "[dim]– unavailable", BASELINE_STATUS: "[cyan]● baseline"}
-TABLE_WIDTH = 132
+TABLE_WIDTH = 150
 
 
 def render_table(report: dict):
@@ -262,10 +284,12 @@ def render_table(report: dict):
     t = Table(
         title=f"trisr bench: {Path(report['run']).name} x{report['scale']} @ {h}x{w} LR, {where}, {dev['threads']} threads",
         caption=(f"latency: model only, batch 1, host buffers; median of {report['protocol']['reps']} interleaved repetitions "
-                 "(p90: median of their p90s); img/s = 1000 / median; compile time apart; ΔPSNR against PyTorch on the same tiles"),
+                 "(p90: median of their p90s); img/s = 1000 / median; compile time apart; ΔPSNR against PyTorch on the same tiles; "
+                 "GFLOP/s = 2 x MACs / median; % attain. = of the best matrix product any runtime reached at the row's runtime precision"
+                 + "".join(f"; {p['backend']} {p['precision']} {p['n']}^3: {p['gflop_s']:.0f} GFLOP/s" for p in report.get("peaks", []))),
     )
-    for col in ("format", "status", "size MB", "PSNR dB", "ΔPSNR dB", "median ms", "p90 ms", "img/s", "compile s",
-                "LUT ms", "LUT err"):
+    for col in ("format", "status", "size MB", "PSNR dB", "ΔPSNR dB", "median ms", "p90 ms", "img/s", "GFLOP/s",
+                "% attain.", "compile s", "LUT ms", "LUT err"):
         t.add_column(col, justify="left" if col in ("format", "status") else "right", no_wrap=True)
 
     def f(v, spec):
@@ -276,6 +300,7 @@ def render_table(report: dict):
             f"{r['format']} {r['precision']}" + (f" +{r['correction']}" if r.get("correction") else ""), STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
             f(r["psnr_db"], ".3f"), f(None if r["psnr_loss_db"] is None else -r["psnr_loss_db"], "+.3f"),
             f(r["latency_median_ms"], ".2f"), f(r["latency_p90_ms"], ".2f"), f(r["throughput_img_s"], ".1f"),
+            f(r.get("achieved_gflop_s"), ".0f"), "-" if r.get("attainable_pct") is None else f"{r['attainable_pct']:.0f} %",
             f(r["compile_s"], ".2f"), f(r["lut_predicted_ms"], ".2f"),
             "-" if r["lut_error_pct"] is None else f"{r['lut_error_pct']:+.1f} %",
         )
