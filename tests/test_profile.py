@@ -210,8 +210,8 @@ def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
     assert lat["predicted_ms"] <= budget
     summary = json.loads(proc.stdout)
     shipped = summary["metrics_shipped"]  # the held-out PSNR of what ships, run by the target runtime
-    assert shipped["precision"] == "fp32" and shipped["runtime"]["backend"] == "onnxruntime"
-    assert shipped["psnr_db"] == pytest.approx(summary["metrics"]["psnr_db"], abs=0.01)  # fp32 ORT == PyTorch
+    assert shipped["precision"] == "fp32" and shipped["runtime"]["backend"] == "onnxruntime" and shipped["format"] == "onnx"
+    assert shipped["verified"] and shipped["psnr_db"] == pytest.approx(shipped["torch_psnr_db"], abs=0.01)  # fp32 ORT == PyTorch
     tiny = [c if c != f"{budget:.4f}" else f"{0.5 * model.min_cost():.6f}" for c in map(str, cmd)]
     tiny[tiny.index(str(tmp_path / "run"))] = str(tmp_path / "r3")
     bad = subprocess.run(tiny, capture_output=True, text=True)
@@ -310,3 +310,44 @@ def test_search_precision_needs_a_latency_budget(tmp_path):
 
     res = CliRunner().invoke(app, ["search", "--macs-g", "1", "--precision", "bf16", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "--precision applies to --latency-ms" in res.output
+
+
+HAS_VNNI = bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(__import__("trisr.runtime.devices", fromlist=["cpu_isa"]).cpu_isa()))
+HAS_NNCF = __import__("importlib").util.find_spec("nncf") is not None
+
+
+@pytest.mark.skipif(not (HAS_VNNI and HAS_NNCF), reason="needs a CPU with VNNI and nncf (pip install -e '.[int8]')")
+def test_int8_entries_are_quantized_with_the_exports_first_last_policy(tmp_path):
+    """An int8 table's op entries run NNCF-quantized; the head keeps its (the network's first) convolution float,
+    as the int8 export does — checked on the outputs, not on the timings."""
+    from trisr.profile.profiler import ENTRY_KEEP_FLOAT
+    from trisr.runtime.base import load_runner
+
+    int8 = create_backend("openvino", threads=1, precision="int8")
+    fp32 = create_backend("openvino", threads=1, precision="fp32")
+    mods = entry_modules(SPACE)
+    rng = np.random.default_rng(0)
+
+    def outputs(key):
+        module, ci, _ = mods[key]
+        x = rng.random((1, ci, 16, 16), dtype=np.float32)
+        keep = ENTRY_KEEP_FLOAT.get(key, ())
+        a = load_runner(int8, module.eval(), x.shape, tmp_path / f"{key}-q", keep_float=keep).run(x)
+        b = load_runner(fp32, module.eval(), x.shape, tmp_path / f"{key}-f").run(x)
+        return np.abs(a - b).max() / (np.abs(b).max() + 1e-12)
+
+    op = next(k for k in mods if k.startswith("op:conv3x3"))
+    assert outputs(op) > 1e-3  # quantized: int8 rounding shows
+    assert outputs("head") < 1e-4  # kept float, like the first convolution of an int8 artifact
+    lut = profile(SPACE, int8, RES, FAST, calibrate=4, validate=0, seed=0)
+    assert lut.target["precision"] == "int8" and all(e.latency_ms > 0 for e in lut.entries.values())
+
+
+def test_int8_is_refused_on_a_cpu_without_vnni(monkeypatch):
+    pytest.importorskip("openvino")
+    import trisr.runtime.base as base
+    from trisr.runtime.base import RuntimeUnavailable
+
+    monkeypatch.setattr(base, "cpu_isa", lambda: ["avx2", "fma", "avx512f"])
+    with pytest.raises(RuntimeUnavailable, match="VNNI"):
+        create_backend("openvino", threads=1, precision="int8")

@@ -41,9 +41,12 @@ def summary_table(summary: dict) -> Table:
         )
     shipped = summary.get("metrics_shipped")
     if shipped:
-        torch_psnr = summary.get("metrics", {}).get("psnr_db")
-        delta = "" if torch_psnr is None else f" ({shipped['psnr_db'] - torch_psnr:+.3f} dB vs PyTorch fp32)"
-        t.add_row("held-out PSNR as shipped", f"{shipped['psnr_db']:.3f} dB, {shipped['runtime']['backend']} {shipped['precision']}{delta}")
+        h, w = shipped["input_hw"]
+        t.add_row(
+            "held-out PSNR as shipped",
+            f"{shipped['psnr_db']:.3f} dB: {shipped['format']} {shipped['precision']} in {h}x{w} tiles "
+            f"({-shipped['psnr_loss_db']:+.3f} dB vs PyTorch fp32 on the same tiles){'' if shipped['verified'] else ', verification FAILED'}",
+        )
     cost = summary.get("cost")
     if cost:
         budget = "none" if cost["budget"] is None else f"{cost['budget']:g} {cost['unit']}"
@@ -157,7 +160,7 @@ def search(
             from trisr.profile.target import shipped_metrics
 
             return {**latency_report(model, lut, runtime, cfg.budget),
-                    **shipped_metrics(model, runtime, load_pairs(data, cfg.space.scale, "val"), cfg.space.scale)}
+                    **shipped_metrics(model, runtime, load_pairs(data, cfg.space.scale, "val"), cfg.space.scale, lut.resolution, out)}
     elif precision is not None:
         raise TrisrError("--precision applies to --latency-ms (the precision the latency is measured at)")
     run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table, extra_summary=extra)

@@ -83,41 +83,43 @@ def export_openvino_artifact(model, spec: InputSpec, precision: str, path: Path,
     return Exported(path, [path, path.with_suffix(".bin")], details)
 
 
-def _quantize_int8(ov_model, module, spec: InputSpec, opts: ExportOptions):
-    from trisr.export.calibration import calibration_images, calibration_patches
-    from trisr.export.formats import get_format
-
-    get_format("openvino").require("int8")
+def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...]):
+    """NNCF post-training quantization of an OpenVINO model on ``samples`` (input arrays), convolutions named by
+    ``keep_float`` ("first", "last") kept in float. Shared by the export and by int8 latency measurement, so a
+    table's int8 entries are quantized the way the shipped artifact is."""
     import nncf
 
-    images, source = calibration_images(opts.calib_dir, int(module.arch.scale))
-    patches = calibration_patches(images, spec.shape, opts.calib_samples)
     convs = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
              if op.get_type_name() in ("Convolution", "GroupConvolution")]
     keep = []
-    if convs and "first" in opts.keep_float:
+    if convs and "first" in keep_float:
         keep.append(convs[0])
-    if convs and "last" in opts.keep_float and convs[-1] not in keep:
+    if convs and "last" in keep_float and convs[-1] not in keep:
         keep.append(convs[-1])
     nncf.set_log_level(logging.WARNING)  # its INFO lines list every ignored node
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # NNCF draws its progress bar on stdout; stdout is for --json
         quantized = nncf.quantize(
             ov_model,
-            nncf.Dataset(patches),
+            nncf.Dataset(samples),
             preset=nncf.QuantizationPreset.MIXED,  # asymmetric activations: SR features are not zero-centred
             target_device=nncf.TargetDevice.CPU,
-            subset_size=len(patches),
+            subset_size=len(samples),
             ignored_scope=nncf.IgnoredScope(names=keep) if keep else None,
         )
-    info = {
-        "tool": f"nncf {nncf.__version__} quantize (post-training, MIXED preset)",
-        "kept_float": keep,
-        "calibration": source,
-        "samples": len(patches),
-        "patch_hw": list(spec.shape),
-        "quantize_s": round(time.perf_counter() - t0, 3),
-    }
+    return quantized, {"tool": f"nncf {nncf.__version__} quantize (post-training, MIXED preset)", "kept_float": keep,
+                       "quantize_s": round(time.perf_counter() - t0, 3)}
+
+
+def _quantize_int8(ov_model, module, spec: InputSpec, opts: ExportOptions):
+    from trisr.export.calibration import calibration_images, calibration_patches
+    from trisr.export.formats import get_format
+
+    get_format("openvino").require("int8")
+    images, source = calibration_images(opts.calib_dir, int(module.arch.scale))
+    patches = calibration_patches(images, spec.shape, opts.calib_samples)
+    quantized, info = quantize_ov_model(ov_model, patches, opts.keep_float)
+    info.update({"calibration": source, "samples": len(patches), "patch_hw": list(spec.shape)})
     return quantized, info
 
 

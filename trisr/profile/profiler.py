@@ -53,10 +53,16 @@ def entry_modules(space: SpaceConfig) -> dict[str, tuple[nn.Module, int, nn.Modu
     return out
 
 
+#: At int8, which convolutions of an entry stay float: the export keeps a network's first and last convolution
+#: float, and those live in the head and the tail entries; every other entry is quantized whole.
+ENTRY_KEEP_FLOAT = {"head": ("first",), "tail": ("last",)}
+
+
 def time_module(
-    backend: Backend, module: nn.Module, input_shape: tuple[int, ...], protocol: TimingProtocol, workdir: Path, entry: bool = False
+    backend: Backend, module: nn.Module, input_shape: tuple[int, ...], protocol: TimingProtocol, workdir: Path, entry: bool = False,
+    keep_float: tuple[str, ...] = ("first", "last"),
 ) -> Timing:
-    runner = load_runner(backend, module.eval(), input_shape, workdir, entry_io=entry)
+    runner = load_runner(backend, module.eval(), input_shape, workdir, entry_io=entry, keep_float=keep_float)
     return runner.time(protocol)
 
 
@@ -77,7 +83,8 @@ def profile_entries(
     t3: dict[str, Timing] = {}
     with tempfile.TemporaryDirectory(prefix="trisr-profile-") as tmp:
         for i, (key, module, ci, is_chain) in enumerate(jobs):
-            timing = time_module(backend, module, (1, ci, h, w), protocol, Path(tmp) / f"{i}", entry=True)
+            timing = time_module(backend, module, (1, ci, h, w), protocol, Path(tmp) / f"{i}", entry=True,
+                                 keep_float=ENTRY_KEEP_FLOAT.get(key, ()))
             (t3 if is_chain else t1)[key] = timing
             reporter.step(i + 1, {"entry": key + (" x3" if is_chain else ""), "ms": timing.median_ms})
     reporter.end_phase()

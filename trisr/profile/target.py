@@ -113,31 +113,40 @@ def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, 
     }
 
 
-def shipped_metrics(model: torch.nn.Module, backend: Backend, pairs: list, scale: int) -> dict:
-    """PSNR/SSIM of ``model`` run by ``backend`` at its precision (what ships), on ``pairs``, beside the PyTorch
-    fp32 figures of the summary: one compile per image size, the same conventions as :func:`trisr.evaluate.evaluate`."""
+def shipped_metrics(model: torch.nn.Module, backend: Backend, pairs: list, scale: int, resolution: tuple[int, int], run_dir: Path) -> dict:
+    """The held-out PSNR of what ships: ``model`` exported in the format of ``backend``'s runtime at its precision
+    (static input of the table's ``resolution``; int8: the export's own calibration and first/last policy), loaded
+    back and run on ``pairs`` in tiles of that size — exactly ``trisr export`` + verification, into a temporary
+    folder. Beside it, PyTorch fp32 on the same tiles. ``{}`` where the runtime has no export format (torch)."""
     import tempfile
 
-    import numpy as np
+    from trisr.export.formats import FORMATS
+    from trisr.export.pipeline import ExportRequest, export_run
+    from trisr.export.shapes import InputSpec
+    from trisr.export.verify import TorchReference
 
-    from trisr.data.metrics import evaluate_pair
-    from trisr.export.tiling import to_nchw, to_uint8_image
-    from trisr.runtime.base import load_runner
-
+    fmt = next((f for f in FORMATS if f.backend == backend.name and backend.precision in f.precisions), None)
+    if fmt is None:
+        return {}
     model = model.to("cpu", torch.float32).eval()
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for pair in pairs:
-            x = to_nchw(pair.lr)
-            runner = load_runner(backend, model, tuple(x.shape), Path(tmp))
-            m = evaluate_pair(to_uint8_image(runner.run(x)), pair.hr, scale)
-            rows.append({"name": pair.name, "psnr_db": m["psnr_db"], "ssim": m["ssim"]})
+    with tempfile.TemporaryDirectory(prefix="trisr-ship-") as tmp:
+        req = ExportRequest(Path(run_dir), fmt, backend.precision, InputSpec(tuple(resolution)), Path(tmp),
+                            device=backend.device, threads=backend.threads)
+        result = export_run(req, model, TorchReference(model, pairs, scale))
+        v = result.verification
+        runtime = result.model.describe()
     return {
         "metrics_shipped": {
+            "format": fmt.name,
             "precision": backend.precision,
-            "runtime": backend.describe(),
-            "psnr_db": float(np.mean([r["psnr_db"] for r in rows])),
-            "ssim": float(np.mean([r["ssim"] for r in rows])),
-            "images": rows,
+            "runtime": runtime,
+            "input_hw": list(resolution),
+            "psnr_db": v.psnr_db,
+            "torch_psnr_db": v.torch_psnr_db,
+            "psnr_loss_db": v.psnr_loss_db,
+            "psnr_vs_torch_db": v.psnr_vs_torch_db,
+            "max_abs": v.max_abs,
+            "verified": result.ok,
+            "images": [{"name": i.name, "psnr_db": i.psnr_db, "torch_psnr_db": i.torch_psnr_db} for i in v.images],
         }
     }

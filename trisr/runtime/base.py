@@ -112,10 +112,13 @@ class Backend:
         return d
 
     def load(
-        self, onnx_path: Path | None, module: torch.nn.Module | None, input_shape: tuple[int, ...], entry_io: bool = False
+        self, onnx_path: Path | None, module: torch.nn.Module | None, input_shape: tuple[int, ...], entry_io: bool = False,
+        keep_float: tuple[str, ...] = ("first", "last"),
     ) -> Runner:
         """Compile for ``input_shape``. ``entry_io``: the model is a standalone profiling entry; a backend may
-        declare boundary layouts that avoid the layout conversions a whole network pays only once."""
+        declare boundary layouts that avoid the layout conversions a whole network pays only once. ``keep_float``:
+        at int8, the convolutions ("first", "last") of this model that stay float — the export's policy for a
+        whole network; a profiling entry passes what its part of the network gets."""
         raise NotImplementedError
 
     @property
@@ -142,11 +145,14 @@ def create_backend(name: str, device: str = "cpu", threads: int | None = None, p
     return backend
 
 
-def load_runner(backend: Backend, module: torch.nn.Module, input_shape: tuple[int, ...], workdir: Path, entry_io: bool = False) -> Runner:
+def load_runner(
+    backend: Backend, module: torch.nn.Module, input_shape: tuple[int, ...], workdir: Path, entry_io: bool = False,
+    keep_float: tuple[str, ...] = ("first", "last"),
+) -> Runner:
     """Convert (export to ONNX where the backend needs it) and compile ``module`` for ``input_shape``."""
     from trisr.runtime.onnx_io import export_onnx
 
     onnx_path = None
     if backend.needs_onnx:
         onnx_path = export_onnx(module, input_shape, workdir / "model.onnx")
-    return backend.load(onnx_path, module, input_shape, entry_io)
+    return backend.load(onnx_path, module, input_shape, entry_io, keep_float)

@@ -25,7 +25,7 @@ class OnnxRuntimeBackend(Backend):
 
         return ort.__version__
 
-    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False, keep_float=("first", "last")) -> Runner:
         import onnxruntime as ort
 
         so = ort.SessionOptions()

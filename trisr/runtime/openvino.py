@@ -13,11 +13,14 @@ from trisr.runtime.base import BACKENDS, Backend, Runner, RuntimeUnavailable, re
 class OpenVINOBackend(Backend):
     name = "openvino"
     devices = ("cpu",)
-    precisions = ("fp32", "bf16", "fp16")
+    precisions = ("fp32", "bf16", "fp16", "int8")
     install_hint = "pip install openvino"
-    precision_isa = {"bf16": ("avx512_bf16", "amx_bf16")}
-    #: trisr precision -> CPU plugin INFERENCE_PRECISION_HINT, and back.
-    HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+    precision_isa = {"bf16": ("avx512_bf16", "amx_bf16"), "int8": ("avx512_vnni", "avx_vnni", "amx_int8")}
+    #: trisr precision -> CPU plugin INFERENCE_PRECISION_HINT, and back. int8: NNCF-quantized ops run int8, the
+    #: rest f32 (as int8 artifacts are run).
+    HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
+    #: Random calibration inputs for int8 latency measurement: timing does not depend on the scales.
+    INT8_TIMING_SAMPLES = 4
     FROM_OV = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 
     @classmethod
@@ -32,6 +35,8 @@ class OpenVINOBackend(Backend):
 
     def test_connection(self) -> None:
         require_module("openvino", self.install_hint)
+        if self.precision == "int8":
+            require_module("nncf", "pip install 'trisr[int8]' (NNCF post-training quantization)")
         import openvino as ov
 
         if "CPU" not in ov.Core().available_devices:
@@ -42,7 +47,7 @@ class OpenVINOBackend(Backend):
 
         return ov.get_version()
 
-    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False, keep_float=("first", "last")) -> Runner:
         import openvino as ov
 
         core = ov.Core()
@@ -50,6 +55,12 @@ class OpenVINOBackend(Backend):
         model = core.read_model(str(onnx_path))
         if model.inputs[0].get_partial_shape().is_dynamic:
             model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
+        if self.precision == "int8":  # quantized the way the int8 export quantizes (same NNCF call and policy)
+            from trisr.export.exporters import quantize_ov_model
+
+            rng = np.random.default_rng(0)
+            samples = [rng.random(tuple(input_shape), dtype=np.float32) for _ in range(self.INT8_TIMING_SAMPLES)]
+            model, _ = quantize_ov_model(model, samples, tuple(keep_float))
         if entry_io:
             # A lone layer with NCHW tensors pays an input and an output reorder (several ms at 32x256x256)
             # that a network pays once; NHWC boundary tensors remove them (deployment.md §2.5, measured:

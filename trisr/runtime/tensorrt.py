@@ -203,7 +203,7 @@ class TensorRTBackend(Backend):
             d["jetson"] = jetson_descriptor()
         return d
 
-    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False, keep_float=("first", "last")) -> Runner:
         t0 = time.perf_counter()
         calib = None
         if self.precision == "int8":

@@ -38,7 +38,7 @@ class TorchBackend(Backend):
             d.update(gpu_descriptor())
         return d
 
-    def load(self, onnx_path, module, input_shape, entry_io=False) -> Runner:
+    def load(self, onnx_path, module, input_shape, entry_io=False, keep_float=("first", "last")) -> Runner:
         if module is None:
             raise TrisrError("the torch backend needs the module, not an ONNX file")
         dev = torch.device(self.device)
