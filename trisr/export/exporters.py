@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -83,10 +84,11 @@ def export_openvino_artifact(model, spec: InputSpec, precision: str, path: Path,
     return Exported(path, [path, path.with_suffix(".bin")], details)
 
 
-def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...]):
+def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...], quiet: bool = False):
     """NNCF post-training quantization of an OpenVINO model on ``samples`` (input arrays), convolutions named by
     ``keep_float`` ("first", "last") kept in float. Shared by the export and by int8 latency measurement, so a
-    table's int8 entries are quantized the way the shipped artifact is."""
+    table's int8 entries are quantized the way the shipped artifact is. ``quiet``: no NNCF progress bar (a table
+    quantizes dozens of entries under its own progress display)."""
     import nncf
 
     convs = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
@@ -98,7 +100,8 @@ def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...]):
         keep.append(convs[-1])
     nncf.set_log_level(logging.WARNING)  # its INFO lines list every ignored node
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # NNCF draws its progress bar on stdout; stdout is for --json
+    sink = open(os.devnull, "w") if quiet else sys.stderr
+    with sink if quiet else contextlib.nullcontext(), contextlib.redirect_stdout(sink):  # stdout is for --json
         quantized = nncf.quantize(
             ov_model,
             nncf.Dataset(samples),

@@ -60,7 +60,7 @@ class OpenVINOBackend(Backend):
 
             rng = np.random.default_rng(0)
             samples = [rng.random(tuple(input_shape), dtype=np.float32) for _ in range(self.INT8_TIMING_SAMPLES)]
-            model, _ = quantize_ov_model(model, samples, tuple(keep_float))
+            model, _ = quantize_ov_model(model, samples, tuple(keep_float), quiet=True)
         if entry_io:
             # A lone layer with NCHW tensors pays an input and an output reorder (several ms at 32x256x256)
             # that a network pays once; NHWC boundary tensors remove them (deployment.md §2.5, measured:
