@@ -36,6 +36,8 @@ __all__ = ["KernelSpec", "KernelError", "parse_kernel", "parse_kernels", "kernel
 
 #: Gaussians are cut at this many standard deviations (the mass beyond is < 1e-6 of the total).
 GAUSS_RADIUS_SIGMAS = 4.5
+#: Largest kernel file accepted (HR px a side).
+MAX_FILE_SIZE = 255
 #: Widest Gaussian accepted, in HR pixels (a wider one leaves nothing of the image at any scale here).
 MAX_SIGMA_PX = 16.0
 
@@ -53,7 +55,7 @@ class KernelSpec:
     path: str | None = None
 
     def describe(self) -> str:
-        if self.kind == "file":  # noqa: the one place a kind's name is spelled out is its own description
+        if self.path:
             return str(self.path)
         if not self.params:
             return self.kind
@@ -129,6 +131,8 @@ def _file_kernel(path: str, scale: int) -> np.ndarray:
         raise KernelError(f"kernel file {p} must hold a 2-D numeric array")
     if k.shape[0] != k.shape[1]:
         raise KernelError(f"kernel file {p} is {k.shape[0]}x{k.shape[1]}: a kernel must be square")
+    if k.shape[0] > MAX_FILE_SIZE:
+        raise KernelError(f"kernel file {p} is {k.shape[0]}x{k.shape[1]}: larger than {MAX_FILE_SIZE}x{MAX_FILE_SIZE} HR px")
     if k.shape[0] % 2 == 0:
         raise KernelError(f"kernel file {p} is {k.shape[0]}x{k.shape[1]}: a kernel must have an odd size (a centre pixel)")
     if not np.all(np.isfinite(k)):
@@ -152,6 +156,7 @@ class KernelKind:
     syntax: str
     identity: bool = False  # the networks' own training kernel: no correction
     blind: bool = False  # estimated from the image
+    from_path: bool = False  # given as a .npy path, not by name
 
 
 def _check_sigmas(spec: KernelSpec) -> None:
@@ -170,7 +175,7 @@ KINDS: dict[str, KernelKind] = {
         KernelKind("bicubic", 0, lambda spec, s: bicubic_kernel(s), "bicubic", identity=True),
         KernelKind("gaussian", 1, lambda spec, s: gaussian_kernel(s, spec.params[0]), "gaussian:SIGMA"),
         KernelKind("aniso", 3, lambda spec, s: gaussian_kernel(s, *spec.params), "aniso:S1,S2,THETA"),
-        KernelKind("file", 0, lambda spec, s: _file_kernel(spec.path, s), "FILE.npy"),
+        KernelKind("file", 0, lambda spec, s: _file_kernel(spec.path, s), "FILE.npy", from_path=True),
         KernelKind("estimate", 0, None, "estimate", blind=True),
     )
 }
@@ -182,12 +187,12 @@ def parse_kernel(text: str, allow_estimate: bool = True) -> KernelSpec:
     """Parse a ``--kernel`` value; one-line :class:`KernelError` on anything malformed."""
     raw = (text or "").strip()
     if raw.lower().endswith(".npy"):
-        spec = KernelSpec("file", (), raw)
+        kind = next(k for k in KINDS.values() if k.from_path)
         _file_kernel(raw, 1)  # validate now, before any work
-        return spec
+        return KernelSpec(kind.name, (), raw)
     name, _, rest = raw.partition(":")
     kind = KINDS.get(name.lower())
-    if kind is None or kind.name == "file":
+    if kind is None or kind.from_path:
         raise KernelError(f"unknown kernel {text!r}; use {KERNEL_HELP}")
     if kind.blind and not allow_estimate:
         known = "|".join(k.syntax for k in KINDS.values() if not k.blind)
