@@ -64,7 +64,7 @@ def test_gaussian_kernels_are_centred_normalised_and_of_the_scale_parity(scale):
     np.testing.assert_allclose(k, k[::-1, ::-1])  # centred: symmetric about the LR pixel's position
 
 
-@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("sigma_x2", [1.2, 1.6, 2.0])
 def test_closed_form_turns_gaussian_lr_into_bicubic_lr(scale, sigma_x2):
     x = powerlaw_image()
@@ -74,7 +74,7 @@ def test_closed_form_turns_gaussian_lr_into_bicubic_lr(scale, sigma_x2):
     filt = correction_filter(parse_kernel(f"gaussian:{sigma}"), scale)
     y_corr = filt.apply_nchw(np.repeat(y[None, None], 3, axis=1))[0, 0]
     before, after = psnr(y, y_bic), psnr(y_corr, y_bic)
-    # Measured: 33.9 -> 51.8 dB (1.2 px), 30.5 -> 40.9 (1.6), 28.7 -> 35.6 (2.0) at x2; the same at x4.
+    # Measured: 33.9 -> 51.8 dB (1.2 px), 30.5 -> 40.9 (1.6), 28.7 -> 35.6 (2.0) at x2; about the same at x3 and x4.
     assert after > 35.0 and after > before + 6.0, (before, after)
     assert filt.taps.sum() == pytest.approx(1.0) and filt.size % 2 == 1
 
