@@ -71,6 +71,8 @@ class OpenVINOBackend(Backend):
             for io in (ppp.input(), ppp.output()):
                 io.tensor().set_layout(ov.Layout("NHWC"))
                 io.model().set_layout(ov.Layout("NCHW"))
+                if self.precision == "bf16":  # inside a bf16 network activations stay bf16: no f32<->bf16 per entry
+                    io.tensor().set_element_type(ov.Type.bf16)
             model = ppp.build()
             n, c, h, w = input_shape
             input_shape = (n, h, w, c)
@@ -84,11 +86,32 @@ class OpenVINOBackend(Backend):
         compile_s = time.perf_counter() - t0
         request = compiled.create_infer_request()  # one request, reused (deployment.md §2.3)
 
+        bf16_io = entry_io and self.precision == "bf16"
+
         def run(x: np.ndarray) -> np.ndarray:
-            request.infer({0: np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if entry_io else x})
-            y = request.get_output_tensor(0).data.copy()
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if entry_io else x
+            if bf16_io:
+                request.set_input_tensor(_bf16_tensor(ov, x))
+                request.infer()
+                y = _from_bf16(request.get_output_tensor(0).data)
+            else:
+                request.infer({0: x})
+                y = request.get_output_tensor(0).data.copy()
             return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if entry_io else y
 
         x0 = np.random.default_rng(0).random(tuple(input_shape), dtype=np.float32)
-        request.set_input_tensor(ov.Tensor(x0))
+        request.set_input_tensor(_bf16_tensor(ov, x0) if bf16_io else ov.Tensor(x0))
         return Runner(tuple(input_shape), run, compile_s, _bound=lambda: request.infer())
+
+
+def _bf16_tensor(ov, x: np.ndarray):
+    """A bf16 OpenVINO tensor holding ``x`` (float32, rounded to nearest even on the 16 dropped mantissa bits)."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    t = ov.Tensor(ov.Type.bf16, ov.Shape(list(x.shape)))
+    t.data.view(np.uint16)[...] = rounded
+    return t
+
+
+def _from_bf16(data: np.ndarray) -> np.ndarray:
+    return (np.asarray(data).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
