@@ -351,3 +351,21 @@ def test_int8_is_refused_on_a_cpu_without_vnni(monkeypatch):
     monkeypatch.setattr(base, "cpu_isa", lambda: ["avx2", "fma", "avx512f"])
     with pytest.raises(RuntimeUnavailable, match="VNNI"):
         create_backend("openvino", threads=1, precision="int8")
+
+
+@pytest.mark.skipif(not HAS_BF16, reason="this CPU has neither AVX512-BF16 nor AMX-BF16")
+def test_bf16_entries_run_with_bf16_boundary_tensors(tmp_path):
+    """A bf16 profiling entry takes and gives bf16 tensors (as inside a bf16 network); its outputs are still the
+    layer's, to bf16 rounding."""
+    pytest.importorskip("openvino")
+    from trisr.runtime.base import load_runner
+
+    backend = create_backend("openvino", threads=1, precision="bf16")
+    key = next(k for k in entry_modules(SPACE) if k.startswith("op:conv3x3"))
+    module, ci, _ = entry_modules(SPACE)[key]
+    x = np.random.default_rng(0).random((1, ci, 16, 16), dtype=np.float32)
+    y = load_runner(backend, module.eval(), x.shape, tmp_path, entry_io=True).run(x)
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    rel = np.abs(y - ref).max() / np.abs(ref).max()
+    assert y.shape == ref.shape and 0 < rel < 0.05
