@@ -233,12 +233,18 @@ def bench_run(
         from trisr.export.peak import attainable, measure_peaks
 
         timed = [r for r, _ in runners if r.latency_median_ms is not None]
-        targets = [(r.backend, r.runtime.get("precision", r.precision)) for r in timed]
+
+        def compute_precision(r: BenchRow) -> str:
+            # An int8 artifact's quantized ops compute in int8 whatever the runtime's float hint; fp16-weight
+            # OpenVINO artifacts compute in the runtime precision (f32). A bf16 row runs the bf16 hint.
+            return "int8" if r.precision == "int8" else r.runtime.get("precision", r.precision)
+
+        targets = [(r.backend, compute_precision(r)) for r in timed]
         targets += [(b, p) for b, p in (("onnxruntime", "fp32"), ("openvino", "fp32")) if (b, p) not in targets]
         log(f"matrix-product references ({peak_n}^3) in {len(set(targets))} runtime/precision pairs")
         peaks = measure_peaks(targets, "cpu" if device == "jetson" else torch_device, threads, peak_n, protocol, reps, log)
         for r in timed:
-            ref = attainable(peaks, r.runtime.get("precision", r.precision))
+            ref = attainable(peaks, compute_precision(r))
             if ref is not None:
                 r.attainable_gflop_s, r.attainable_ref = ref.gflop_s, f"{ref.backend} {ref.precision}"
                 r.attainable_pct = 100.0 * r.achieved_gflop_s / ref.gflop_s
