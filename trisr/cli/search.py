@@ -76,7 +76,8 @@ def search(
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Precision the network ships at in the target runtime "
-        "(fp32; bf16 with OpenVINO on CPUs with AVX512-BF16/AMX; fp16 with TensorRT). Default: the runtime's own default "
+        "(fp32; with OpenVINO also bf16 on CPUs with AVX512-BF16/AMX and int8 on CPUs with VNNI; fp16 with TensorRT). "
+        "Default: the runtime's own default "
         "on this device (OpenVINO: bf16 where the CPU has it). The table, the measurement and the shipped PSNR use it."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a latency table measured on another device or runtime version."),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the measured latency misses the budget."),
