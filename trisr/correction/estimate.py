@@ -41,7 +41,8 @@ BAND = (0.15, 0.6)
 SIGMA2_BIAS = {2: 0.53, 4: 0.95}
 SIGMA2_BIAS_OTHER = 0.73
 #: Estimates at most this wide (units of s/2 HR px) give no correction: the Gaussian closest to the bicubic
-#: kernel itself (L1 over the taps) is 0.73 px at x2 (1.58 at x4); a kernel no wider cannot be told from bicubic
+#: kernel itself (L1 over the taps) is 0.73 px at x2, scaled here by s/2 (1.46 px at x4, where the closest is
+#: 1.58 px: a little lower, erring towards correcting); a kernel no wider cannot be told from bicubic
 #: by this estimate, and a correction there could only blur (measured on the development photos,
 #: docs/correction.md).
 SNAP_SIGMA = 0.73
