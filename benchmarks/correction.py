@@ -38,7 +38,7 @@ def _pairs(split: str, scale: int):
 def _truncation_cost(model, pairs, scale, specs, eps, assume) -> list[dict]:
     """SR PSNR with the finite filter against the untruncated closed form (circular FFT filtering of a
     reflect-padded image, so borders match)."""
-    from trisr.correction.evaluate import sr_float
+    from trisr.evaluate import super_resolve_float as sr_float
     from trisr.correction.filter import closed_form, correction_filter
     from trisr.correction.kernels import degrade, kernel_array
     from trisr.data.metrics import evaluate_pair

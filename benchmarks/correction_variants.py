@@ -44,7 +44,7 @@ def _apply(filt, x: np.ndarray, colour: str, pad: str) -> np.ndarray:
 def main() -> None:
     import torch
 
-    from trisr.correction.evaluate import sr_float
+    from trisr.evaluate import super_resolve_float as sr_float
     from trisr.correction.filter import correction_filter
     from trisr.correction.kernels import degrade, kernel_array, parse_kernel
     from trisr.data.metrics import evaluate_pair

@@ -14,6 +14,7 @@ from trisr.data.images import to_tensor, to_uint8
 from trisr.data.metrics import evaluate_pair
 from trisr.data.resize import bicubic_upscale, quantize_uint8
 from trisr.errors import TrisrError
+from trisr.export.tiling import to_uint8_image
 
 
 def check_crop(crop: int | None) -> None:
@@ -66,6 +67,14 @@ def super_resolve(model: torch.nn.Module, lr: np.ndarray, device: torch.device |
     """Run ``model`` on one uint8 HxWx3 LR image; returns the quantised uint8 SR image."""
     x = to_tensor(lr).to(device)
     return to_uint8(model(x).clamp(0, 1).cpu())
+
+
+@torch.no_grad()
+def super_resolve_float(model: torch.nn.Module, x: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """Run ``model`` on a float 1x3xHxW LR array (not necessarily 8-bit: a corrected image); returns the
+    quantised uint8 SR image."""
+    y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)).float().cpu().numpy()
+    return to_uint8_image(y)
 
 
 def evaluate(

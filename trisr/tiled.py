@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from trisr.errors import TrisrError
-from trisr.evaluate import super_resolve
+from trisr.evaluate import super_resolve, super_resolve_float
 from trisr.export.tiling import HW, count_tiles, default_halo, tile_origins, to_nchw, to_uint8_image, upscale_tiled
 from trisr.receptive import conv_reach_bound, tiles_exactly
 
@@ -137,7 +137,5 @@ def super_resolve_tiled(
 def sr_float_tiled(model: torch.nn.Module, x: np.ndarray, plan: TilePlan | None, device: Device = "cpu") -> np.ndarray:
     """Float 1x3xHxW LR (a corrected image, not 8-bit) -> quantised uint8 SR image, in one pass or in tiles."""
     if plan is None or plan.runs_whole((x.shape[2], x.shape[3])):
-        with torch.no_grad():
-            y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)).float().cpu().numpy()
-        return to_uint8_image(y)
+        return super_resolve_float(model, x, device)
     return quantise_rows(upscale_array(model, np.ascontiguousarray(x, dtype=np.float32), plan, device))

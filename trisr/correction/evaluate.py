@@ -23,25 +23,19 @@ import numpy as np
 import torch
 
 from trisr.correction.estimate import estimate_kernel
-from trisr.correction.filter import CorrectionFilter, correction_filter
+from trisr.correction.filter import DEFAULT_ASSUME, CorrectionFilter, correction_filter
 from trisr.correction.kernels import KernelSpec, bicubic_kernel, degrade, kernel_array
 from trisr.data.metrics import evaluate_pair
 from trisr.data.pairs import ImagePair
 from trisr.data.resize import quantize_uint8
-from trisr.export.tiling import to_nchw, to_uint8_image
+from trisr.evaluate import super_resolve_float
+from trisr.export.tiling import to_nchw
 
-__all__ = ["INPUTS", "degraded_eval", "recovered_share", "sr_float"]
+__all__ = ["INPUTS", "degraded_eval", "recovered_share"]
 
 INPUTS = ("matched", "mismatched", "known", "estimated")
 #: Below this mean mismatch loss (dB) the recovered share is not reported (it would divide noise by noise).
 MIN_LOSS_DB = 0.05
-
-
-@torch.no_grad()
-def sr_float(model: torch.nn.Module, x: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
-    """Float 1x3xHxW LR (not necessarily 8-bit: a corrected image) -> quantised uint8 SR image."""
-    y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)).float().cpu().numpy()
-    return to_uint8_image(y)
 
 
 def recovered_share(matched: float, mismatched: float, corrected: float) -> float | None:
@@ -61,11 +55,9 @@ def degraded_eval(
     on_step: Callable[[], None] | None = None,
 ) -> dict:
     """Per kernel and image, PSNR/SSIM of the four inputs (module docstring), with means and recovered shares."""
-    from trisr.correction.filter import DEFAULT_ASSUME
-
     assume = assume or DEFAULT_ASSUME
     model.eval()
-    run = lambda x: sr_float(model, x, device)  # noqa: E731
+    run = lambda x: super_resolve_float(model, x, device)  # noqa: E731
     b = bicubic_kernel(scale)
     matched_rows = {}
     for pair in pairs:  # the matched input does not depend on k: once per image
@@ -114,7 +106,7 @@ def degraded_eval(
         })
     return {
         "scale": scale,
-        "eps": eps,  # None: the filter's defaults (separable / 2-D)
+        "eps": eps,  # None: the filter's default (each kernel's filter records the eps it used)
         "assume": assume,
         "kernels": results,
         "convention": {

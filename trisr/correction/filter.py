@@ -47,8 +47,8 @@ MAX_SIZE = 61
 
 
 def _sampled_xcorr(p: np.ndarray, q: np.ndarray, scale: int) -> np.ndarray:
-    """``c[m] = sum_t p(t) q(t + s m)`` for kernels (1-D or 2-D) centred on the same HR position, on an odd LR grid
-    centred at ``m = 0``."""
+    """``c[m] = sum_t p(t) q(t + s m)`` for 2-D kernels centred on the same HR position, on an odd LR grid centred
+    at ``m = 0``."""
     from scipy.signal import correlate
 
     n = max(p.shape[0], q.shape[0])
@@ -58,7 +58,7 @@ def _sampled_xcorr(p: np.ndarray, q: np.ndarray, scale: int) -> np.ndarray:
     zero = n - 1
     r = zero // scale
     idx = zero + scale * np.arange(-r, r + 1)
-    return full[np.ix_(*([idx] * p.ndim))]
+    return full[np.ix_(idx, idx)]
 
 
 def _centre_pad(k: np.ndarray, n: int) -> np.ndarray:
@@ -69,40 +69,37 @@ def _centre_pad(k: np.ndarray, n: int) -> np.ndarray:
 
 
 def _dtft(c: np.ndarray, size: int) -> np.ndarray:
-    """DFT on a ``size`` grid (per axis) of a centred odd array (centre -> index 0, circularly)."""
-    g = np.zeros((size,) * c.ndim)
+    """DFT on a ``size x size`` grid of a centred odd square array (centre -> index 0, circularly)."""
+    g = np.zeros((size, size))
     r = c.shape[0] // 2
-    g[tuple(slice(0, n) for n in c.shape)] = c
-    g = np.roll(g, (-r,) * c.ndim, axis=tuple(range(c.ndim)))
-    return np.fft.fftn(g)
+    g[: c.shape[0], : c.shape[1]] = c
+    return np.fft.fft2(np.roll(g, (-r, -r), axis=(0, 1)))
 
 
 def closed_form(k: np.ndarray, scale: int, eps: float = DEFAULT_EPS, assume: str = DEFAULT_ASSUME, size: int = FFT_SIZE) -> np.ndarray:
-    """The untruncated correction filter (``size`` LR taps per axis, centred at ``size // 2``) for the HR kernel
-    ``k``: a 2-D kernel with the 2-D bicubic kernel, or a 1-D factor of a separable one with the 1-D bicubic."""
+    """The untruncated correction filter (``size x size`` LR taps, centred at ``size // 2``) for the 2-D HR kernel
+    ``k``."""
     if assume not in ASSUMPTIONS:
         raise KernelError(f"unknown assumption {assume!r}; choose {', '.join(ASSUMPTIONS)}")
     if not eps >= 0:
         raise KernelError(f"eps must be >= 0, got {eps}")
     b = bicubic_kernel(scale)
-    if k.ndim == 1:
-        b = b.sum(axis=0)  # bicubic is separable: its 1-D factor
     num, den = (_sampled_xcorr(b, k, scale), _sampled_xcorr(k, k, scale)) if assume == "kernel" else (
         _sampled_xcorr(b, b, scale), _sampled_xcorr(k, b, scale))
     N, D = _dtft(num, size), _dtft(den, size)
-    d0 = D.flat[0].real
+    d0 = D[0, 0].real
     N, D = N / d0, D / d0
     H = N * np.conj(D) / (np.abs(D) ** 2 + eps)
-    h = np.fft.ifftn(H).real
-    return np.roll(h, (size // 2,) * k.ndim, axis=tuple(range(k.ndim)))
+    h = np.fft.ifft2(H).real
+    return np.roll(h, (size // 2, size // 2), axis=(0, 1))
 
 
 def _cut(h: np.ndarray, tail: float) -> tuple[np.ndarray, float]:
-    """Smallest odd centred segment/square holding all but ``tail`` of ``h``'s L1 mass (at most MAX_SIZE)."""
+    """Smallest odd centred square holding all but ``tail`` of ``h``'s L1 mass (at most MAX_SIZE)."""
     c = h.shape[0] // 2
     total = np.abs(h).sum()
     for r in range(0, MAX_SIZE // 2 + 1):
-        part = h[tuple([slice(c - r, c + r + 1)] * h.ndim)]
+        part = h[c - r : c + r + 1, c - r : c + r + 1]
         lost = 1.0 - np.abs(part).sum() / total
         if lost <= tail:
             break

@@ -168,7 +168,7 @@ def bench_run(
     row_macs: dict[int, int] = {}  # the folded filter adds 3 * taps MACs per LR pixel
     for corr, net, ref in variants:
         label = None if corr is None else corr.describe()
-        extra_macs = 0 if net is model else 3 * net.filter.size**2 * spec.shape[0] * spec.shape[1]
+        extra_macs = 0 if net is model else 3 * net.filter.taps_per_pixel * spec.shape[0] * spec.shape[1]
         torch_backend = create_backend(BASELINE, torch_device, threads, "fp32")
         base = BenchRow(BASELINE, "fp32", BASELINE, torch_device, BASELINE_STATUS, runtime=torch_backend.describe(), correction=label)
         base.psnr_db = float(np.mean([ref.psnr_db(i, spec.shape) for i in range(len(ref.pairs))]))

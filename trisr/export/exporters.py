@@ -100,8 +100,8 @@ def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...], quie
         keep.append(convs[-1])
     nncf.set_log_level(logging.WARNING)  # its INFO lines list every ignored node
     t0 = time.perf_counter()
-    sink = open(os.devnull, "w") if quiet else sys.stderr
-    with sink if quiet else contextlib.nullcontext(), contextlib.redirect_stdout(sink):  # stdout is for --json
+    # NNCF draws its progress bar on stdout, which is for --json: to stderr, or nowhere when quiet.
+    with (open(os.devnull, "w") if quiet else contextlib.nullcontext(sys.stderr)) as sink, contextlib.redirect_stdout(sink):
         quantized = nncf.quantize(
             ov_model,
             nncf.Dataset(samples),
