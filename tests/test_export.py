@@ -97,10 +97,10 @@ def test_format_table_drives_help_and_validation():
     assert get_format("tensorrt").name == "trt" and get_format("OV").name == "openvino"
     with pytest.raises(TrisrError, match="unknown format 'tflite'; choose onnx, openvino, trt"):
         get_format("tflite")
-    with pytest.raises(TrisrError, match="supports precision fp32"):
-        get_format("onnx").check_precision("int8")
-    with pytest.raises(TrisrError, match="--calib applies to format openvino or trt, not onnx"):
-        get_format("onnx").check_options({"calib": True, "dynamic": True})
+    with pytest.raises(TrisrError, match="supports precision fp32, int8, not 'fp16'"):
+        get_format("onnx").check_precision("fp16")
+    with pytest.raises(TrisrError, match="--workspace-gb applies to format trt, not onnx"):
+        get_format("onnx").check_options({"workspace_gb": True, "calib": True, "dynamic": True})
     assert [f.name for f in parse_format_list("openvino,onnx,ov")] == ["openvino", "onnx"]
 
 
@@ -142,6 +142,7 @@ def test_tiling_stitches_exactly():
     "fmt,precision",
     [
         ("onnx", "fp32"),
+        ("onnx", "int8"),
         ("openvino", "fp32"),
         ("openvino", "fp16"),
         pytest.param("openvino", "int8", marks=pytest.mark.skipif(not HAS_NNCF, reason="nncf not installed (pip install 'trisr[int8]')")),
@@ -203,6 +204,30 @@ def test_int8_is_quantized_and_reports_psnr_lost(exports):
     assert info["kept_float"] == ["/head/head.0/Conv/WithoutBiases", "/tail/conv/Conv/WithoutBiases"]
     side = read_sidecar(result.artifact)["verification"]
     assert side["psnr_loss_db"] == pytest.approx(side["torch_psnr_db"] - side["psnr_db"])
+
+
+def test_onnx_int8_is_qdq_with_the_first_last_policy_and_keeps_metadata(exports, model):
+    """ONNX Runtime int8: a plain QDQ ONNX file (any ONNX tool opens it), per-channel int8 weights, the first and
+    last convolution float like the OpenVINO int8 export, the metadata of the fp32 file carried over."""
+    result = exports("onnx", "int8")
+    proto = onnx.load(str(result.artifact))
+    ops = [n.op_type for n in proto.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    info = result.details["int8"]
+    assert info["kept_float"] == ["/head/head.0/Conv", "/tail/conv/Conv"] and info["samples"] == 24
+    inputs = {n.name: n.input for n in proto.graph.node}
+    producers = {o: n for n in proto.graph.node for o in n.output}
+
+    def weight_is_quantized(conv: str) -> bool:  # weight read through a DequantizeLinear of an int8 initializer
+        src = producers.get(inputs[conv][1])
+        return src is not None and src.op_type == "DequantizeLinear"
+
+    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
+    assert not weight_is_quantized(convs[0]) and not weight_is_quantized(convs[-1])
+    assert all(weight_is_quantized(c) for c in convs[1:-1])
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["genotype_digest"] == model.genotype.digest()
+    assert read_sidecar(result.artifact)["precision"] == "int8"
 
 
 def test_dynamic_onnx_is_verified_at_two_shapes(exports):
@@ -319,7 +344,8 @@ def test_cli_trt_without_tensorrt_is_one_line(run_dir, tmp_path):
 def test_cli_unknown_format_and_bad_options_are_one_line(run_dir, tmp_path):
     for args, text in (
         (["--format", "tflite"], "unknown format 'tflite'"),
-        (["--format", "onnx", "--calib", str(tmp_path)], "--calib applies to format openvino"),
+        (["--format", "onnx", "--calib", str(tmp_path)], "--calib and --keep-float apply to --precision int8"),
+        (["--format", "onnx", "--workspace-gb", "4"], "--workspace-gb applies to format trt, not onnx"),
         (["--format", "openvino", "--keep-float", "first"], "apply to --precision int8"),
         (["--format", "onnx", "--min", "16x16"], "add --dynamic"),
         (["--format", "onnx", "--dynamic", "--min", "300x300"], "min <= opt <= max"),

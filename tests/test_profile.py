@@ -316,15 +316,23 @@ HAS_VNNI = bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(__import__("trisr.
 HAS_NNCF = __import__("importlib").util.find_spec("nncf") is not None
 
 
-@pytest.mark.skipif(not (HAS_VNNI and HAS_NNCF), reason="needs a CPU with VNNI and nncf (pip install -e '.[int8]')")
-def test_int8_entries_are_quantized_with_the_exports_first_last_policy(tmp_path):
-    """An int8 table's op entries run NNCF-quantized; the head keeps its (the network's first) convolution float,
-    as the int8 export does — checked on the outputs, not on the timings."""
+INT8_BACKENDS = [
+    pytest.param("openvino", marks=pytest.mark.skipif(not HAS_NNCF, reason="nncf not installed (pip install -e '.[int8]')")),
+    "onnxruntime",
+]
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="this CPU has no VNNI (AVX512-VNNI, AVX-VNNI or AMX-INT8)")
+@pytest.mark.parametrize("name", INT8_BACKENDS)
+def test_int8_entries_are_quantized_with_the_exports_first_last_policy(tmp_path, name):
+    """An int8 table's op entries run quantized by the export's own quantizer (NNCF for OpenVINO, ORT's QDQ
+    quantizer for ONNX Runtime); the head keeps its (the network's first) convolution float, as the int8 export
+    does — checked on the outputs, not on the timings."""
     from trisr.profile.profiler import ENTRY_KEEP_FLOAT
     from trisr.runtime.base import load_runner
 
-    int8 = create_backend("openvino", threads=1, precision="int8")
-    fp32 = create_backend("openvino", threads=1, precision="fp32")
+    int8 = create_backend(name, threads=1, precision="int8")
+    fp32 = create_backend(name, threads=1, precision="fp32")
     mods = entry_modules(SPACE)
     rng = np.random.default_rng(0)
 
@@ -343,14 +351,43 @@ def test_int8_entries_are_quantized_with_the_exports_first_last_policy(tmp_path)
     assert lut.target["precision"] == "int8" and all(e.latency_ms > 0 for e in lut.entries.values())
 
 
-def test_int8_is_refused_on_a_cpu_without_vnni(monkeypatch):
-    pytest.importorskip("openvino")
+@pytest.mark.parametrize("name", ["openvino", "onnxruntime"])
+def test_int8_is_refused_on_a_cpu_without_vnni(monkeypatch, name):
+    pytest.importorskip(name)
     import trisr.runtime.base as base
     from trisr.runtime.base import RuntimeUnavailable
 
     monkeypatch.setattr(base, "cpu_isa", lambda: ["avx2", "fma", "avx512f"])
     with pytest.raises(RuntimeUnavailable, match="VNNI"):
-        create_backend("openvino", threads=1, precision="int8")
+        create_backend(name, threads=1, precision="int8")
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="this CPU has no VNNI (AVX512-VNNI, AVX-VNNI or AMX-INT8)")
+def test_ort_int8_entries_take_and_give_uint8_tensors(tmp_path):
+    """Inside an int8 network activations pass between layers as uint8: an ONNX Runtime int8 profiling entry
+    reads and writes the quantized tensors (its boundary Quantize/DequantizeLinear cut off), and its outputs are
+    still the quantized layer's, to one quantization step."""
+    import onnx
+
+    from trisr.runtime.base import load_runner
+    from trisr.runtime.onnx_io import export_onnx
+    from trisr.runtime.onnxruntime import uint8_boundaries
+    from trisr.export.exporters import quantize_onnx_qdq
+
+    module, ci, _ = entry_modules(SPACE)[next(k for k in entry_modules(SPACE) if k.startswith("op:residual"))]
+    x = np.random.default_rng(0).random((1, ci, 16, 16), dtype=np.float32)
+    export_onnx(module.eval(), x.shape, tmp_path / "f.onnx")
+    quantize_onnx_qdq(tmp_path / "f.onnx", tmp_path / "q.onnx", [x], ())
+    path, (quant_in, dequant_out) = uint8_boundaries(tmp_path / "q.onnx", tmp_path / "io.onnx")
+    proto = onnx.load(str(path))
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert quant_in(x).dtype == np.uint8
+    int8 = create_backend("onnxruntime", threads=1, precision="int8")
+    whole = load_runner(int8, module.eval(), x.shape, tmp_path / "a").run(x)
+    entry = load_runner(int8, module.eval(), x.shape, tmp_path / "b", entry_io=True, keep_float=()).run(x)
+    step = float(np.abs(np.diff(np.unique(whole))).min())  # one level of the output's quantization grid
+    assert np.abs(whole - entry).max() <= step * 1.01
 
 
 @pytest.mark.skipif(not HAS_BF16, reason="this CPU has neither AVX512-BF16 nor AMX-BF16")

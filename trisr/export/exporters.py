@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from trisr.errors import TrisrError
@@ -56,8 +57,77 @@ def _onnx(model: torch.nn.Module, spec: InputSpec, path: Path, opts: ExportOptio
 
 
 def export_onnx_artifact(model, spec: InputSpec, precision: str, path: Path, opts: ExportOptions) -> Exported:
-    _onnx(model, spec, path, opts)
-    return Exported(path, [path], {"opset": opts.opset, "exporter": "torch.onnx (TorchScript, dynamo=False)", "checker": "full"})
+    details: dict = {"opset": opts.opset, "exporter": "torch.onnx (TorchScript, dynamo=False)", "checker": "full"}
+    if precision != "int8":
+        _onnx(model, spec, path, opts)
+        return Exported(path, [path], details)
+    from trisr.export.calibration import calibration_images, calibration_patches
+
+    images, source = calibration_images(opts.calib_dir, int(model.arch.scale))
+    patches = calibration_patches(images, spec.shape, opts.calib_samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = _onnx(model, spec, Path(tmp) / "model.onnx", opts)
+        info = quantize_onnx_qdq(float_path, path, patches, opts.keep_float)
+    info.update({"calibration": source, "samples": len(patches), "patch_hw": list(spec.shape)})
+    details["int8"] = info
+    return Exported(path, [path], details)
+
+
+#: ONNX Runtime INT8: QDQ static quantization, uint8 activations (asymmetric: SR features are not zero-centred)
+#: and int8 per-channel symmetric weights -- the U8S8 form ORT fuses into QLinearConv (VNNI on x86). Ranges are
+#: MinMax over all calibration patches (ORT's calibrator keeps only each tensor's per-sample min and max, so 300
+#: patches cost little memory; its CalibMaxIntermediateOutputs option is avoided: in ORT 1.32 it discards the
+#: batches it flushes).
+
+
+def quantize_onnx_qdq(onnx_in: Path, onnx_out: Path, samples: list, keep_float: tuple[str, ...], quiet: bool = False) -> dict:
+    """ONNX Runtime static QDQ quantization of ``onnx_in`` on ``samples`` (input arrays) into ``onnx_out``, the
+    convolutions named by ``keep_float`` ("first", "last") kept in float. Shared by the ``onnx`` int8 export and
+    by ONNX Runtime int8 latency measurement, so a table's int8 entries are quantized like the shipped file.
+    The model's ``metadata_props`` are carried over."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    proto = onnx.load(str(onnx_in))
+    name = proto.graph.input[0].name
+    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]  # exporter order is topological
+    keep = []
+    if convs and "first" in keep_float:
+        keep.append(convs[0])
+    if convs and "last" in keep_float and convs[-1] not in keep:
+        keep.append(convs[-1])
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(samples)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {name: np.ascontiguousarray(x, dtype=np.float32)}
+
+    t0 = time.perf_counter()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ORT's quantizer logs a pre-processing suggestion on the root logger
+    try:
+        # stdout is for --json: ORT's progress prints go to stderr, or nowhere when quiet
+        with (open(os.devnull, "w") if quiet else contextlib.nullcontext(sys.stderr)) as sink, contextlib.redirect_stdout(sink):
+            quantize_static(
+                str(onnx_in), str(onnx_out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+    finally:
+        root.setLevel(level)
+    if proto.metadata_props:
+        out = onnx.load(str(onnx_out))
+        onnx.helper.set_model_props(out, {p.key: p.value for p in proto.metadata_props})
+        onnx.save(out, str(onnx_out))
+    import onnxruntime
+
+    return {"tool": f"onnxruntime {onnxruntime.__version__} quantize_static (QDQ, U8S8, per-channel weights, MinMax)",
+            "kept_float": keep, "quantize_s": round(time.perf_counter() - t0, 3)}
+
 
 
 # -- OpenVINO ---------------------------------------------------------------------------------------------

@@ -119,14 +119,15 @@ FORMATS: tuple[Format, ...] = (
         suffix=".onnx",
         backend="onnxruntime",
         devices=("cpu", "cuda"),
-        precisions=("fp32",),
+        precisions=("fp32", "int8"),
         default_precision="fp32",
-        options=("dynamic",),
+        options=("dynamic", "calib", "keep_float"),
         requires="onnxruntime",
         install_hint="pip install onnx onnxruntime",
         exporter="trisr.export.exporters:export_onnx_artifact",
         loader="trisr.export.artifacts:load_with_backend",
-        description="single-file ONNX (opset 17, DepthToSpace CRD), run with ONNX Runtime",
+        description="single-file ONNX (opset 17, DepthToSpace CRD), run with ONNX Runtime; "
+        "int8 = QDQ static quantization (ONNX Runtime's quantizer, U8S8, per-channel weights)",
     ),
     Format(
         name="openvino",

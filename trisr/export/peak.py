@@ -6,7 +6,8 @@ docs/benchmarks.md §5), and a BF16 row needs a BF16 reference. So the reference
 runtime reaches on an ``n x n x n`` MatMul (``2 n^3`` FLOP) *at that row's runtime precision*; a row's "% of
 attainable" divides its own GFLOP/s (``2 x MACs / latency``) by it. The matrix product is built as a one-node
 ONNX graph (input ``A``, constant ``B``) so that ONNX Runtime and OpenVINO compile it like any artifact; torch
-runs ``A @ B``; an int8 reference is the same MatMul quantized by NNCF (the int8 backend's own path), in GOP/s.
+runs ``A @ B``; an int8 reference is the same MatMul quantized by the int8 backend's own quantizer (NNCF for
+OpenVINO, ONNX Runtime's QDQ quantizer), in GOP/s.
 A precision no runtime here can run gets no reference rather than a wrong one.
 """
 
