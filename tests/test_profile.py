@@ -188,6 +188,37 @@ def test_search_respects_a_latency_budget(tmp_path):
         SearchRun(tiny_config(budget_metric="latency_ms", budget=5.0), tmp_path / "y")
 
 
+def test_derivation_re_aims_when_the_measured_network_misses_the_budget(tmp_path):
+    """A table that under-predicts: the runtime (here a synthetic one, 1.3x the table) measures the table's pick
+    over the budget, so derivation aims the table lower and derives again until the measurement fits; every
+    measurement is recorded in the summary."""
+    lut = synthetic_lut(SPACE)
+    gens = sample_genotypes(SPACE, 10, 0)
+    lut.calibration = fit_calibration(lut, gens, [0.5 + lut.raw_ms(g) for g in gens])
+    lut.resolution = RES
+    table = lut.to_cost_table()
+    model = CostModel(table, SPACE, Tree(1, 1, 1))
+    costs = sorted(model.genotype_cost(g) for g in gens)
+    budget = costs[len(costs) // 2]
+    calls = []
+
+    def slow_runtime(genotype) -> float:
+        calls.append(genotype.path)
+        return 1.3 * model.genotype_cost(genotype)
+
+    summary = SearchRun(tiny_config(budget_metric="latency_ms", budget=budget), tmp_path / "run", cost_table=table,
+                        measure=slow_runtime).run()
+    measured = summary["derivation"]["measured"]
+    assert len(measured) == len(calls) >= 2 and measured[0]["measured_ms"] > budget
+    assert measured[-1]["measured_ms"] <= budget  # the delivered network fits when measured
+    assert measured[-1]["digest"] == summary["genotype"]["digest"]
+    assert any(step.startswith("measured refit") for step in summary["derivation"]["budget_steps"])
+    # a runtime that agrees with the table: measured once, nothing changes
+    honest = SearchRun(tiny_config(budget_metric="latency_ms", budget=budget), tmp_path / "honest", cost_table=table,
+                       measure=lambda g: model.genotype_cost(g)).run()
+    assert len(honest["derivation"]["measured"]) == 1
+
+
 def test_cli_latency_search_measures_the_derived_network(tmp_path, luts):
     lut, backend = luts["onnxruntime"]
     lut_path = lut.save(tmp_path / "lut.json")

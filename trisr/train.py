@@ -19,7 +19,10 @@ from trisr.checks import check_out_dir
 from trisr.data.pairs import ImagePair, load_pairs
 from trisr.errors import TrisrError
 from trisr.evaluate import evaluate, validation_images
+from trisr.io import atomic_write_json
 from trisr.progress import Reporter
+from trisr.quant import fakequant
+from trisr.quant.fakequant import QatConfig
 from trisr.rundir import (
     CHECKPOINT_FILE, MODEL_FILE, RunLog, arch_from_record, arch_record, build_model, load_arch, load_model, save_model,
     write_summary,
@@ -72,12 +75,20 @@ def train(
     device: str = "cpu",
     checkpoint_every: int = 100,
     pairs: tuple[list[ImagePair], list[ImagePair]] | None = None,
+    qat: QatConfig | None = None,
+    calib_dir: Path | None = None,
 ) -> dict:
     """Train ``source`` (a run folder, an architecture file, or a Genotype / ZooSpec) into the run folder ``out``
     with ``recipe``.
 
     ``pairs`` = (train, val) overrides the images of ``data_source`` (development splits of the ablation
-    benchmarks: hyper-parameters are chosen on images that are neither trained on nor held out)."""
+    benchmarks: hyper-parameters are chosen on images that are neither trained on nor held out).
+
+    ``qat``: quantization-aware fine-tuning (:mod:`trisr.quant.fakequant`): the network trains with int8 fake
+    quantization as the CPU int8 exports quantize, activation ranges from the export's calibration patches
+    (``calib_dir`` or the embedded training photos); the run folder holds the float, QAT-adapted weights, which
+    ``trisr export --precision int8`` quantizes as usual. The summary reports the fake-quantized model's
+    held-out metrics (``metrics_fakequant``) beside the float ones."""
     dev = torch.device(device)
     info = dist.init_distributed(dev)
     reporter = reporter if (reporter is not None and info.is_main) else Reporter()
@@ -96,11 +107,29 @@ def train(
     if ckpt is not None:
         record = json.loads(ckpt["arch"]) if "arch" in ckpt else json.loads(ckpt["genotype"])  # older checkpoints
         model = build_model(arch_from_record(record))
+        qat = QatConfig.from_dict(json.loads(ckpt["qat"])) if "qat" in ckpt else None
+        if qat is not None:
+            fakequant.prepare(model, qat)  # before loading: the checkpoint holds the fake-quantized module
         model.load_state_dict(ckpt["model"])
         origin = ckpt["origin"]
         recipe = Recipe.from_dict(json.loads(ckpt["recipe"]))
     else:
         model, origin = load_start(source)
+    calib = None
+    if qat is not None:
+        from trisr.export.calibration import calibration_images, calibration_patches
+
+        if qat.precision != "int8":
+            raise TrisrError(f"quantization-aware fine-tuning is for int8, not {qat.precision}")
+        if not is_trainable(model):
+            raise TrisrError(f"{_describe(model.arch)} has no parameters: nothing to fine-tune for int8")
+        images, calib_source = calibration_images(calib_dir, int(model.arch.scale))
+        calib = calibration_patches(images, qat.calib_hw, qat.calib_samples)
+        if ckpt is None:
+            fakequant.prepare(model, qat)
+            reporter.message(f"QAT: int8 fake quantization of {len(fakequant.fake_quantized_convs(model))} convolutions; "
+                             f"ranges from {len(calib)} patches of the {calib_source}")
+            fakequant.calibrate(model, calib)
     model = model.to(dev)
     dist.broadcast_parameters(model, info)
     scale = model.arch.scale
@@ -129,6 +158,7 @@ def train(
                     "arch": json.dumps(arch_record(model.arch)),
                     "origin": origin,
                     "recipe": json.dumps(recipe.to_dict()),
+                    **({} if qat is None else {"qat": json.dumps(qat.to_dict())}),
                     **state,
                     "elapsed": elapsed + time.time() - t0,
                 },
@@ -154,6 +184,16 @@ def train(
     if info.is_main:
         reporter.phase("evaluate", len(val_pairs))
         model = trainer.shipped  # the weight average where the recipe keeps one
+        extra: dict = {}
+        if qat is not None:
+            # Ranges re-measured on the final weights, as the export will; then the int8 model as PyTorch
+            # simulates it, and the float weights that are saved and exported.
+            fakequant.calibrate(model, calib)
+            extra["metrics_fakequant"] = evaluate(model, val_pairs, scale, dev)
+            extra["qat"] = {**qat.to_dict(), "calibration": calib_source,
+                            "convs_quantized": len(fakequant.fake_quantized_convs(model)), "ranges": fakequant.QUANT_FILE}
+            atomic_write_json(out / fakequant.QUANT_FILE, fakequant.ranges_record(model, qat))
+            model = fakequant.strip(model)
         metrics = evaluate(model, val_pairs, scale, dev, on_image=lambda i: reporter.step(i, {}))
         reporter.end_phase()
         summary = {
@@ -168,6 +208,7 @@ def train(
             "versions": versions(),
             "world_size": info.world_size,
             "wall_time_s": {"train": elapsed, "total": elapsed},
+            **extra,
         }
         save_model(out, model)
         write_summary(out, summary)

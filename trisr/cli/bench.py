@@ -56,6 +56,8 @@ def bench_cmd(
         "of the rows, the reference of the '% attain.' column (0: skip)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Also measure every row with the correction filter for "
         "this kernel folded in (gaussian:SIGMA | aniso:S1,S2,THETA | FILE.npy), interleaved with the plain rows."),
+    qat: Optional[Path] = typer.Option(None, "--qat", help="A quantization-aware fine-tuned run of RUN (trisr train RUN --qat): "
+        "its int8 rows beside RUN's own (post-training) int8 rows, ΔPSNR against RUN's PyTorch fp32."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Benchmark a run in every available format beside PyTorch eager: status, size, PSNR, latency, LUT error."""
@@ -76,8 +78,8 @@ def bench_cmd(
 
         correction = parse_kernel(kernel, allow_estimate=False)
     if host is not None:
-        if kernel is not None:
-            raise TrisrError("--kernel is measured locally; run trisr bench --kernel on the host itself")
+        if kernel is not None or qat is not None:
+            raise TrisrError("--kernel and --qat are measured locally; run trisr bench on the host itself")
         from trisr.profile.remote import bench_remote
 
         if lut is not None:
@@ -92,7 +94,7 @@ def bench_cmd(
         report = bench_run(
             run, fmts, precisions, spec, bench_target(target), threads, protocol, reps, out, lut,
             ExportOptions(calib_samples=calib_samples), log=lambda m: err_console.print(f"[dim]{m}[/]", highlight=False),
-            correction=correction, peak_n=peak_n or None,
+            correction=correction, peak_n=peak_n or None, qat_run=qat,
         )
     # Its own console: rich squeezes tables to 80 columns when stderr is not a terminal.
     Console(stderr=True, width=max(err_console.width, TABLE_WIDTH)).print(render_table(report))

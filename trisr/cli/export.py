@@ -13,20 +13,9 @@ import typer
 from rich.markup import escape
 
 from trisr.cli.errors import EXIT_CHECK_FAILED, err_console, user_errors
-from trisr.cli.options import Target, input_spec, print_json
+from trisr.cli.options import Target, input_spec, keep_float_option, print_json
 from trisr.errors import TrisrError
 from trisr.export.formats import help_text
-
-
-def _keep_float(text: Optional[str]) -> tuple[str, ...]:
-    if text is None:
-        return ("first", "last")
-    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    if parts == ("none",):
-        return ()
-    if not parts or any(p not in ("first", "last") for p in parts):
-        raise TrisrError(f"--keep-float takes first, last, first,last or none, not {text!r}")
-    return parts
 
 
 @user_errors
@@ -69,7 +58,7 @@ def export_cmd(
         correction = parse_kernel(kernel, allow_estimate=False)
     dev = None if target is None else target.value
     fmt.require(precision, dev or fmt.devices[0])  # missing runtime: one line with the fix, before any work
-    options = ExportOptions(calib_dir=calib, calib_samples=calib_samples, keep_float=_keep_float(keep_float),
+    options = ExportOptions(calib_dir=calib, calib_samples=calib_samples, keep_float=keep_float_option(keep_float),
                             workspace_gb=workspace_gb or 2.0)
     if fmt.export_note:
         err_console.print(fmt.export_note)

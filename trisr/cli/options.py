@@ -73,3 +73,15 @@ def input_spec(shape: str, dynamic: bool = False, min_hw: Optional[str] = None, 
 
 def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def keep_float_option(text: Optional[str]) -> tuple[str, ...]:
+    """``--keep-float``: which convolutions int8 keeps float (default first and last)."""
+    if text is None:
+        return ("first", "last")
+    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+    if parts == ("none",):
+        return ()
+    if not parts or any(p not in ("first", "last") for p in parts):
+        raise TrisrError(f"--keep-float takes first, last, first,last or none, not {text!r}")
+    return parts

@@ -45,7 +45,16 @@ def summary_table(summary: dict) -> Table:
         t.add_row(
             "held-out PSNR as shipped",
             f"{shipped['psnr_db']:.3f} dB: {shipped['format']} {shipped['precision']} in {h}x{w} tiles "
-            f"({-shipped['psnr_loss_db']:+.3f} dB vs PyTorch fp32 on the same tiles){'' if shipped['verified'] else ', verification FAILED'}",
+            f"({-shipped['psnr_loss_db']:+.3f} dB vs PyTorch fp32 on the same tiles){'' if shipped['verified'] else ', verification FAILED'}"
+            + (" (post-training quantization)" if summary.get("qat") else ""),
+        )
+    qat = (summary.get("qat") or {}).get("metrics_shipped")
+    if qat:
+        t.add_row(
+            "... after QAT",
+            f"{qat['psnr_db']:.3f} dB: {qat['format']} {qat['precision']} of the quantization-aware fine-tuned weights "
+            f"({summary['qat']['steps']} steps, run {summary['qat']['run']}/; "
+            f"{qat['psnr_db'] - summary['metrics_shipped']['psnr_db']:+.3f} dB vs post-training)",
         )
     cost = summary.get("cost")
     if cost:
@@ -76,9 +85,11 @@ def search(
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Precision the network ships at in the target runtime "
-        "(fp32; with OpenVINO also bf16 on CPUs with AVX512-BF16/AMX and int8 on CPUs with VNNI; fp16 with TensorRT). "
-        "Default: the runtime's own default "
-        "on this device (OpenVINO: bf16 where the CPU has it). The table, the measurement and the shipped PSNR use it."),
+        "(fp32; with OpenVINO also bf16 on CPUs with AVX512-BF16/AMX; int8 with OpenVINO and ONNX Runtime on CPUs with VNNI; "
+        "fp16 with TensorRT). Default: the runtime's own default "
+        "on this device (OpenVINO: bf16 where the CPU has it). The table, the measurement and the shipped PSNR use it; "
+        "int8 then also runs quantization-aware fine-tuning (--qat-steps) into RUN/qat and reports both."),
+    qat_steps: Optional[int] = typer.Option(None, "--qat-steps", help="With --precision int8: quantization-aware fine-tuning steps after the search (default 2000; 0: post-training quantization only)."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a latency table measured on another device or runtime version."),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the measured latency misses the budget."),
     cost_resolution: Optional[str] = typer.Option(None, "--cost-resolution", help="Deployment LR size HxW for cost tables (default 256x256)."),
@@ -164,10 +175,30 @@ def search(
                     **shipped_metrics(model, runtime, load_pairs(data, cfg.space.scale, "val"), cfg.space.scale, lut.resolution, out)}
     elif precision is not None:
         raise TrisrError("--precision applies to --latency-ms (the precision the latency is measured at)")
-    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table, extra_summary=extra)
+    if qat_steps is not None and (cfg.budget_metric != "latency_ms" or runtime.precision != "int8"):
+        raise TrisrError("--qat-steps applies to --latency-ms with --precision int8")
+    if qat_steps is not None and qat_steps < 0:
+        raise TrisrError("--qat-steps must be >= 0")
+    measure = None
+    if cfg.budget_metric == "latency_ms":
+        from trisr.profile.target import measure_genotype_ms
+
+        def measure(genotype) -> float:
+            return measure_genotype_ms(runtime, genotype, lut.resolution)
+
+    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table,
+                    extra_summary=extra, measure=measure)
     summary = run.run()
     if not summary:  # non-zero ranks print nothing
         return
+    if cfg.budget_metric == "latency_ms" and runtime.precision == "int8" and (qat_steps is None or qat_steps > 0):
+        from trisr.quant.fakequant import QAT_STEPS
+        from trisr.quant.qat import qat_after_search
+        from trisr.rundir import write_summary
+
+        summary.update(qat_after_search(out, runtime, lut.resolution, data, cfg.seed, reporter,
+                                        QAT_STEPS if qat_steps is None else qat_steps, torch_device(device)))
+        write_summary(out, summary)
     err_console.print(summary_table(summary))
     from trisr.evaluate import validation_images
 

@@ -56,6 +56,7 @@ class BenchRow:
     lut_error_pct: float | None = None  # (predicted - measured) / measured
     runtime: dict = field(default_factory=dict)
     correction: str | None = None  # the kernel whose correction filter is folded in at the input (--kernel)
+    weights: str | None = None  # "qat": the int8 row of the quantization-aware fine-tuned weights (--qat RUN)
     attainable_gflop_s: float | None = None  # best matrix-product GFLOP/s of any runtime at this row's runtime precision
     attainable_pct: float | None = None  # achieved_gflop_s / attainable_gflop_s
     attainable_ref: str | None = None  # which runtime reached it
@@ -125,17 +126,21 @@ def bench_run(
     log=None,
     correction=None,
     peak_n: int | None = None,
+    qat_run: Path | None = None,
 ) -> dict:
     """Export, verify, load and time ``run`` in every requested format; returns the JSON report. With
     ``correction`` (a KernelSpec), every row is measured a second time with that kernel's correction filter folded
     in, interleaved with the plain rows, so its latency cost is read side by side (int8 rows skip it). With
     ``peak_n``, an ``n``-cube matrix product is timed after the rows in every (runtime, precision) they ran at, and
-    each row gets its share of the best of them at its own precision (:mod:`trisr.export.peak`)."""
+    each row gets its share of the best of them at its own precision (:mod:`trisr.export.peak`). With ``qat_run``
+    (``trisr train RUN --qat``'s output: the same architecture, QAT-adapted weights), every int8 row is measured a
+    second time from those weights, labelled ``qat``: verified against its own PyTorch weights, its ΔPSNR taken
+    against *this* run's PyTorch fp32, so PTQ and QAT rows read against the same float network."""
     from trisr.data.pairs import load_pairs
     from trisr.versions import tool_versions
     from trisr.export.verify import TorchReference
     from trisr.runtime.base import create_backend
-    from trisr.rundir import load_model
+    from trisr.rundir import load_model, read_summary
     from trisr.space.count import count_macs, count_params
 
     log = log or (lambda msg: None)
@@ -159,6 +164,13 @@ def bench_run(
     runners: list = []  # (row, Runner) to time
     torch_device = "cuda" if device == "jetson" else device  # a Jetson's PyTorch runs on its GPU
     variants = [(None, model, reference)]
+    qat_model = None
+    if qat_run is not None:
+        qat_model = load_model(qat_run, "cpu")
+        if qat_model.arch.digest() != arch.digest():
+            raise TrisrError(f"--qat {qat_run} holds another architecture ({qat_model.arch.digest()}) than {run} ({arch.digest()})")
+        if "qat" not in read_summary(Path(qat_run)):
+            raise TrisrError(f"--qat {qat_run} is not a quantization-aware fine-tuned run (trisr train RUN --qat --out DIR)")
     if correction is not None:
         from trisr.correction.fold import fold_correction
         from trisr.correction.kernels import degraded_pairs
@@ -217,6 +229,31 @@ def bench_run(
             row_macs[id(row)] = macs + extra_macs
         row_macs[id(base)] = macs + extra_macs
 
+    if qat_model is not None:
+        qat_ref = TorchReference(qat_model, reference.pairs, scale)
+        for fmt, precision, _ in _jobs(formats, ["int8"]):
+            if precision is None:
+                continue
+            dev = _format_device(fmt, device)
+            row = BenchRow(fmt.name, precision, fmt.backend, dev, UNAVAILABLE, fmt.missing(precision, dev), weights="qat")
+            rows.append(row)
+            if row.reason is not None:
+                continue
+            try:
+                result = export_run(ExportRequest(Path(qat_run), fmt, precision, spec, out, options, dev, threads), qat_model, qat_ref, log)
+                runner = result.model.runner()
+            except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
+                row.status, row.reason = EXPORT_FAILED, _one_line(exc)
+                continue
+            v = result.verification
+            row.status, row.reason = result.status, result.reason
+            row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
+            row.psnr_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.max_abs, v.psnr_vs_torch_db
+            row.psnr_loss_db = rows[0].psnr_db - v.psnr_db  # against this run's PyTorch fp32 (rows[0]), same tiles
+            row.compile_s, row.runtime = runner.compile_s, result.model.describe()
+            runners.append((row, runner))
+            row_macs[id(row)] = macs
+
     timings: dict[int, list] = {id(r): [] for r, _ in runners}
     for rep in range(reps):
         log(f"timing repetition {rep + 1}/{reps} ({len(runners)} rows)")
@@ -224,7 +261,7 @@ def bench_run(
             timings[id(row)].append(runner.time(protocol))
     for row, _ in runners:
         _aggregate(row, timings[id(row)], row_macs[id(row)])
-        if row.correction is None and lut is not None and lut.predicted_ms is not None and lut.applies_to(row.backend, row.precision, threads):
+        if row.correction is None and row.weights is None and lut is not None and lut.predicted_ms is not None and lut.applies_to(row.backend, row.precision, threads):
             row.lut_predicted_ms = lut.predicted_ms
             row.lut_error_pct = 100.0 * (lut.predicted_ms - row.latency_median_ms) / row.latency_median_ms
 
@@ -303,7 +340,7 @@ def render_table(report: dict):
 
     for r in report["rows"]:
         t.add_row(
-            f"{r['format']} {r['precision']}" + (f" +{r['correction']}" if r.get("correction") else ""), STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
+            _label(r), STATUS_LABEL.get(r["status"], r["status"]), f(r["size_mb"], ".3f"),
             f(r["psnr_db"], ".3f"), f(None if r["psnr_loss_db"] is None else -r["psnr_loss_db"], "+.3f"),
             f(r["latency_median_ms"], ".2f"), f(r["latency_p90_ms"], ".2f"), f(r["throughput_img_s"], ".1f"),
             f(r.get("achieved_gflop_s"), ".0f"), "-" if r.get("attainable_pct") is None else f"{r['attainable_pct']:.0f} %",
@@ -315,5 +352,10 @@ def render_table(report: dict):
 
 def reasons(report: dict) -> list[str]:
     """One line per row that did not produce numbers (or failed verification), with its reason."""
-    return [f"{r['format']} {r['precision']}{' +' + r['correction'] if r.get('correction') else ''}: {r['status']}: {r['reason']}"
-            for r in report["rows"] if r["reason"]]
+    return [f"{_label(r)}: {r['status']}: {r['reason']}" for r in report["rows"] if r["reason"]]
+
+
+def _label(r: dict) -> str:
+    """``onnx int8``, ``onnx int8 QAT``, ``onnx fp32 +gaussian:1.6``."""
+    return (f"{r['format']} {r['precision']}" + (" QAT" if r.get("weights") == "qat" else "")
+            + (f" +{r['correction']}" if r.get("correction") else ""))

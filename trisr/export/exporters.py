@@ -40,6 +40,10 @@ class ExportOptions:
     workspace_gb: float = 2.0
     cache_dir: Path | None = None  # TensorRT timing cache
     metadata: dict = field(default_factory=dict)  # str -> str, written where the format has a place for it
+    #: int8 of a quantization-aware fine-tuned run: the model handed to the exporter is already fake-quantized with
+    #: the run's trained ranges (trisr.quant.fakequant), and is exported as it is (QDQ ONNX) instead of being
+    #: quantized after training. The path of the run's range file, for the sidecar.
+    qat_ranges: str | None = None
 
 
 @dataclass
@@ -58,8 +62,10 @@ def _onnx(model: torch.nn.Module, spec: InputSpec, path: Path, opts: ExportOptio
 
 def export_onnx_artifact(model, spec: InputSpec, precision: str, path: Path, opts: ExportOptions) -> Exported:
     details: dict = {"opset": opts.opset, "exporter": "torch.onnx (TorchScript, dynamo=False)", "checker": "full"}
-    if precision != "int8":
+    if precision != "int8" or opts.qat_ranges is not None:
         _onnx(model, spec, path, opts)
+        if opts.qat_ranges is not None:
+            details["int8"] = qat_details(opts)
         return Exported(path, [path], details)
     from trisr.export.calibration import calibration_images, calibration_patches
 
@@ -71,6 +77,11 @@ def export_onnx_artifact(model, spec: InputSpec, precision: str, path: Path, opt
     info.update({"calibration": source, "samples": len(patches), "patch_hw": list(spec.shape)})
     details["int8"] = info
     return Exported(path, [path], details)
+
+
+def qat_details(opts: ExportOptions) -> dict:
+    return {"tool": "quantization-aware fine-tuning (trisr.quant.fakequant): the fake-quantized network exported as "
+                    "QDQ ONNX, no post-training quantization", "ranges": opts.qat_ranges}
 
 
 #: ONNX Runtime INT8: QDQ static quantization, uint8 activations (asymmetric: SR features are not zero-centred)
@@ -145,7 +156,9 @@ def export_openvino_artifact(model, spec: InputSpec, precision: str, path: Path,
         ov_model.reshape({ov_model.inputs[0]: ov.PartialShape([1, 3, ov.Dimension(h0, h1), ov.Dimension(w0, w1)])})
     for key, value in opts.metadata.items():
         ov_model.set_rt_info(str(value), ["trisr", str(key)])
-    if precision == "int8":
+    if precision == "int8" and opts.qat_ranges is not None:
+        details["int8"] = qat_details(opts)  # the QDQ pairs of the ONNX became FakeQuantize ops: already int8
+    elif precision == "int8":
         ov_model, details["int8"] = _quantize_int8(ov_model, model, spec, opts)
     compress = precision == "fp16"
     ov.save_model(ov_model, str(path), compress_to_fp16=compress)

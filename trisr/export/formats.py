@@ -55,6 +55,9 @@ class Format:
     target_check: str | None = None
     #: Printed before an export starts (e.g. that it can take minutes).
     export_note: str = ""
+    #: Whether int8 can come from a QDQ ONNX exported by trisr (a quantization-aware fine-tuned run's own ranges);
+    #: otherwise such a run is quantized after training like any other (its weights still adapted to int8).
+    takes_qdq: bool = False
 
     # -- validation ------------------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ FORMATS: tuple[Format, ...] = (
         loader="trisr.export.artifacts:load_with_backend",
         description="single-file ONNX (opset 17, DepthToSpace CRD), run with ONNX Runtime; "
         "int8 = QDQ static quantization (ONNX Runtime's quantizer, U8S8, per-channel weights)",
+        takes_qdq=True,
     ),
     Format(
         name="openvino",
@@ -146,6 +150,7 @@ FORMATS: tuple[Format, ...] = (
         description="OpenVINO IR (.xml + .bin); bf16 = run with the bf16 inference hint (CPUs with AVX512-BF16/AMX); "
         "fp16 = FP16-compressed weights; int8 = NNCF PTQ",
         runtime_precision=(("bf16", "bf16"),),
+        takes_qdq=True,
     ),
     Format(
         name="trt",

@@ -4,6 +4,7 @@ verification result goes into the sidecar and the returned :class:`ExportResult`
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ from trisr.export.sidecar import file_records, sidecar_path, write_sidecar
 from trisr.versions import tool_versions
 from trisr.errors import TrisrError
 from trisr.export.verify import TorchReference, Verification, verify
+from trisr.io import read_json
+from trisr.quant.fakequant import QUANT_FILE
 
 VERIFIED = "exported+verified"
 VERIFY_FAILED = "verification failed"
@@ -125,6 +128,13 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
         cache_dir=req.options.cache_dir or Path(req.out) / ".trt-cache",
         metadata=req.options.metadata or onnx_metadata(model, spec),
     )
+    qat_file = Path(req.run) / QUANT_FILE
+    if precision == "int8" and fmt.takes_qdq and req.correction is None and qat_file.exists():
+        # A quantization-aware fine-tuned run ships the int8 network it trained: its own ranges, as QDQ.
+        from trisr.quant.fakequant import load_quantized
+
+        model = load_quantized(copy.deepcopy(model), read_json(qat_file, "QAT range file"))
+        opts = replace(opts, qat_ranges=str(qat_file.resolve()))
     log(f"exporting {run_name} to {fmt.name} {precision}, {spec.describe()}")
     t0 = time.perf_counter()
     exported = fmt.export_fn()(model, spec, precision, path, opts)

@@ -81,6 +81,14 @@ def resolve_latency_table(
 MEASURE_ROUNDS = 3
 
 
+def measure_genotype_ms(backend: Backend, genotype, resolution: tuple[int, int]) -> float:
+    """Latency (ms) of a network of ``genotype`` (random weights: timing does not depend on them) in the target
+    runtime, judged like :func:`latency_report`: the median of ``MEASURE_ROUNDS`` independent rounds."""
+    rounds = [measure_network(backend, genotype, tuple(resolution), TimingProtocol(repeats=5)).median_ms
+              for _ in range(MEASURE_ROUNDS)]
+    return sorted(rounds)[len(rounds) // 2]
+
+
 def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
     """Predicted vs measured latency of a network (``model.arch``: derived or zoo) in the target runtime, against
     the budget. Only trisr genotypes have a prediction; for zoo networks ``predicted_ms`` and ``error_pct`` are
