@@ -13,10 +13,12 @@ convolution's weight, a forward pre-hook on its input and a forward hook on its 
 gradients (``torch.fake_quantize_*``), so the weights learn to live on the int8 grid. Activation ranges are
 measured (:func:`calibrate`), not learned, and re-measured on the final weights. A QAT run keeps its float weights
 in ``model.safetensors`` (everything else reads them as usual) and its ranges in ``quant.json``
-(:func:`ranges_record`); its int8 export rebuilds the fake-quantized network (:func:`load_quantized`) and exports
-*it* as QDQ ONNX -- OpenVINO turns the pairs into FakeQuantize, ONNX Runtime into QLinearConv -- so the artifact
-runs exactly what was trained and evaluated (measured on the quick network: fake-quantized 34.564 dB, ONNX
-Runtime artifact 34.563, OpenVINO 34.562). :func:`strip` removes it all.
+(:func:`ranges_record`); its int8 export to a format that takes QDQ (OpenVINO) rebuilds the fake-quantized
+network (:func:`load_quantized`) and exports *it* as QDQ ONNX, so the artifact runs exactly what was trained and
+evaluated (quick network: fake-quantized 34.616 dB, artifact 34.614). ONNX Runtime runs that file with the same
+PSNR but fuses it only partly (float ReLUs/adds between Q/DQ pairs stay, 1.9-2.2x slower than its own
+quantizer's graph), so the ``onnx`` format ships the QAT weights through ORT's quantizer instead
+(docs/benchmarks.md §11.4). :func:`strip` removes it all.
 """
 
 from __future__ import annotations
