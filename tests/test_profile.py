@@ -213,9 +213,9 @@ def test_derivation_re_aims_when_the_measured_network_misses_the_budget(tmp_path
     assert measured[-1]["measured_ms"] <= budget  # the delivered network fits when measured
     assert measured[-1]["digest"] == summary["genotype"]["digest"]
     assert any(step.startswith("measured refit") for step in summary["derivation"]["budget_steps"])
-    # a runtime that agrees with the table: measured once, nothing changes
+    # a runtime a little faster than the table: measured once, nothing changes
     honest = SearchRun(tiny_config(budget_metric="latency_ms", budget=budget), tmp_path / "honest", cost_table=table,
-                       measure=lambda g: model.genotype_cost(g)).run()
+                       measure=lambda g: 0.9 * model.genotype_cost(g)).run()
     assert len(honest["derivation"]["measured"]) == 1
 
 

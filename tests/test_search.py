@@ -99,6 +99,56 @@ def test_search_meets_a_mac_budget(tmp_path):
     assert summary["macs"] / 1e9 == pytest.approx(summary["cost"]["derived"], rel=1e-9)
 
 
+def test_random_strategy_meets_a_binding_budget_with_the_best_scored_candidate(tmp_path):
+    """--strategy random: the supernet trains on random single paths, in-band candidates are scored with shared
+    weights, the best-scored one is derived, fine-tuned and meets the budget; the scores are in the summary."""
+    from trisr.search import random_ws
+
+    probe = SearchRun(tiny_config(), tmp_path / "probe")
+    lo = probe.cost_model.min_cost()
+    hi = probe.cost_model.genotype_cost(probe.supernet.derive(node=len(probe.supernet.tree) - 1))
+    budget = lo + 0.3 * (hi - lo)
+    cfg = tiny_config(budget_metric="macs_g", budget=budget, strategy="random")
+    summary = SearchRun(cfg, tmp_path / "random").run()
+    d = summary["derivation"]
+    assert d["strategy"] == "random" and summary["cost"]["within_budget"] is True
+    rows = d["candidates"]
+    assert 1 <= len(rows) <= random_ws.CANDIDATES
+    assert all(budget * (1 - cfg.budget_band) - 1e-9 <= r["cost"] <= budget + 1e-9 for r in rows)
+    assert [r["score_l1"] for r in rows] == sorted(r["score_l1"] for r in rows)
+    assert summary["genotype"]["digest"] == rows[0]["digest"]  # the best score wins
+    assert json.loads((tmp_path / "random" / "config.json").read_text())["strategy"] == "random"
+    again = SearchRun(cfg, tmp_path / "random2").run()  # deterministic given the seed
+    assert again["genotype"]["digest"] == summary["genotype"]["digest"]
+
+
+def test_random_strategy_passes_over_candidates_that_miss_when_measured(tmp_path):
+    probe = SearchRun(tiny_config(), tmp_path / "probe")
+    lo = probe.cost_model.min_cost()
+    hi = probe.cost_model.genotype_cost(probe.supernet.derive(node=len(probe.supernet.tree) - 1))
+    budget = lo + 0.5 * (hi - lo)
+    cfg = tiny_config(budget_metric="macs_g", budget=budget, strategy="random")
+    run = SearchRun(cfg, tmp_path / "r")
+    ranked = [probe.supernet.derive(node=n) for n in range(len(probe.supernet.tree))]
+    ranked.sort(key=lambda g: -run.cost_model.genotype_cost(g))  # dearest first: the first one must be passed over
+    run.measure = lambda g: 1.2 * run.cost_model.genotype_cost(g)
+    i, record = run._pick_measured(ranked)
+    assert record[0]["measured_ms"] > budget or len(record) == 1
+    assert record[-1]["digest"] == ranked[i].digest()
+    if len(record) > 1:
+        assert run.cost_model.genotype_cost(ranked[i]) <= record[0]["predicted_ms"] * budget / record[0]["measured_ms"] + 1e-9
+
+
+def test_cli_refuses_unbuilt_strategies_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from trisr.cli import app
+
+    for name, text in (("netadapt", "--strategy netadapt is not built yet"), ("evolution", "unknown --strategy 'evolution'")):
+        res = CliRunner().invoke(app, ["search", "--strategy", name, "--out", str(tmp_path / name)])
+        assert res.exit_code == 2 and text in res.output and res.output.count("\n") == 1, res.output
+
+
 def test_budget_below_the_space_minimum_fails_at_once(tmp_path):
     with pytest.raises(BudgetError, match=r"below the smallest architecture .* GMAC"):
         SearchRun(tiny_config(budget_metric="macs_g", budget=1e-6), tmp_path / "x")

@@ -75,6 +75,9 @@ def search(
         "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="trilevel (default: the paper's search) | random (random "
+        "search with weight sharing: single random paths train the supernet, 32 in-band architectures are scored with "
+        "shared weights, the best is fine-tuned). Same data, budget, table, fine-tuning and measurement."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
@@ -107,7 +110,7 @@ def search(
     device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help="Where search and training run (PyTorch): cpu, cuda or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
-    """Search an architecture (trilevel NAS), derive it, inherit weights, fine-tune and evaluate."""
+    """Search an architecture (trilevel NAS, or --strategy random), derive it, inherit weights, fine-tune and evaluate."""
     from dataclasses import replace
 
     from trisr.progress import RichReporter
@@ -120,6 +123,15 @@ def search(
     if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
         raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
     changes: dict = {}
+    if strategy is not None:
+        from trisr.search.config import PLANNED_STRATEGIES, STRATEGIES
+
+        name = strategy.strip().lower()
+        if name in PLANNED_STRATEGIES:
+            raise TrisrError(f"--strategy {name} is not built yet; choose {' or '.join(STRATEGIES)}")
+        if name not in STRATEGIES:
+            raise TrisrError(f"unknown --strategy {strategy!r}; choose {' or '.join(STRATEGIES)}")
+        changes["strategy"] = name
     if seed is not None:
         changes["seed"] = seed
     if cost_resolution is not None:
