@@ -86,9 +86,10 @@ def train(
 
     ``qat``: quantization-aware fine-tuning (:mod:`trisr.quant.fakequant`): the network trains with int8 fake
     quantization as the CPU int8 exports quantize, activation ranges from the export's calibration patches
-    (``calib_dir`` or the embedded training photos); the run folder holds the float, QAT-adapted weights, which
-    ``trisr export --precision int8`` quantizes as usual. The summary reports the fake-quantized model's
-    held-out metrics (``metrics_fakequant``) beside the float ones."""
+    (``calib_dir`` or the embedded training photos); the run folder holds the float, QAT-adapted weights and the
+    ranges (``quant.json``), from which ``trisr export --precision int8`` ships the trained int8 network
+    (docs/export.md, INT8). The summary reports the fake-quantized model's held-out metrics
+    (``metrics_fakequant``) beside the float ones."""
     dev = torch.device(device)
     info = dist.init_distributed(dev)
     reporter = reporter if (reporter is not None and info.is_main) else Reporter()
@@ -110,6 +111,8 @@ def train(
         qat = QatConfig.from_dict(json.loads(ckpt["qat"])) if "qat" in ckpt else None
         if qat is not None:
             fakequant.prepare(model, qat)  # before loading: the checkpoint holds the fake-quantized module
+            calib_dir = ckpt.get("qat_calib_dir") or None  # the run's own calibration folder
+            calib_dir = None if calib_dir is None else Path(calib_dir)
         model.load_state_dict(ckpt["model"])
         origin = ckpt["origin"]
         recipe = Recipe.from_dict(json.loads(ckpt["recipe"]))
@@ -158,7 +161,7 @@ def train(
                     "arch": json.dumps(arch_record(model.arch)),
                     "origin": origin,
                     "recipe": json.dumps(recipe.to_dict()),
-                    **({} if qat is None else {"qat": json.dumps(qat.to_dict())}),
+                    **({} if qat is None else {"qat": json.dumps(qat.to_dict()), "qat_calib_dir": str(calib_dir or "")}),
                     **state,
                     "elapsed": elapsed + time.time() - t0,
                 },
