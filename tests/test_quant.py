@@ -127,6 +127,14 @@ def test_qdq_export_of_a_qat_run_is_the_fake_quantized_model(runs, tmp_path, fmt
     assert result.verification.psnr_db == pytest.approx(qat["metrics_fakequant"]["psnr_db"], abs=0.05)
 
 
+def test_keep_float_other_than_the_trained_one_is_refused_for_a_qat_run(runs, tmp_path):
+    root, _, _ = runs
+    model = load_model(root / "qat")
+    req = ExportRequest(root / "qat", get_format("openvino"), "int8", InputSpec(HW), tmp_path, ExportOptions(keep_float=("first",)))
+    with pytest.raises(TrisrError, match="ships that network; --keep-float first does not apply"):
+        export_run(req, model, TorchReference(model, load_pairs(None, 2, "val"), 2))
+
+
 def test_a_qat_range_file_of_another_network_is_refused(runs, tmp_path):
     root, _, _ = runs
     record = json.loads((root / "qat" / fq.QUANT_FILE).read_text())

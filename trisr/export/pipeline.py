@@ -133,7 +133,12 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
         # A quantization-aware fine-tuned run ships the int8 network it trained: its own ranges, as QDQ.
         from trisr.quant.fakequant import load_quantized
 
-        model = load_quantized(copy.deepcopy(model), read_json(qat_file, "QAT range file"))
+        record = read_json(qat_file, "QAT range file")
+        trained = tuple(record.get("config", {}).get("keep_float", ()))
+        if tuple(opts.keep_float) != trained:
+            raise TrisrError(f"{Path(req.run).name} was fine-tuned with {','.join(trained) or 'no'} convolution(s) kept float "
+                             f"and ships that network; --keep-float {','.join(opts.keep_float) or 'none'} does not apply")
+        model = load_quantized(copy.deepcopy(model), record)
         opts = replace(opts, qat_ranges=str(qat_file.resolve()))
     log(f"exporting {run_name} to {fmt.name} {precision}, {spec.describe()}")
     t0 = time.perf_counter()
