@@ -91,6 +91,21 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _record_export(row: BenchRow, result):
+    """Fill ``row`` from an export result and load its runner (None, with the row marked, when loading fails)."""
+    v = result.verification
+    row.status, row.reason = result.status, result.reason
+    row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
+    row.psnr_db, row.psnr_loss_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.psnr_loss_db, v.max_abs, v.psnr_vs_torch_db
+    try:
+        runner = result.model.runner()
+        row.compile_s, row.runtime = runner.compile_s, result.model.describe()
+    except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
+        row.status, row.reason = LOAD_FAILED, _one_line(exc)
+        return None
+    return runner
+
+
 def bench_protocol(window_s: float, warmup_s: float = 0.2) -> TimingProtocol:
     """One timed window per ``Runner.time`` call: bench repeats the calls itself, interleaved across rows."""
     return replace(TimingProtocol(), window_s=window_s, repeats=1, warmup_s=min(warmup_s, window_s))
@@ -214,16 +229,8 @@ def bench_run(
                 row.status, row.reason = EXPORT_FAILED, _one_line(exc)
                 log(f"{fmt.name} {precision}: {row.reason}\n{traceback.format_exc(limit=3)}")
                 continue
-            v = result.verification
-            row.status, row.reason = result.status, result.reason
-            row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
-            row.psnr_db, row.psnr_loss_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.psnr_loss_db, v.max_abs, v.psnr_vs_torch_db
-            try:
-                runner = result.model.runner()
-                row.compile_s = runner.compile_s
-                row.runtime = result.model.describe()
-            except Exception as exc:  # noqa: BLE001
-                row.status, row.reason = LOAD_FAILED, _one_line(exc)
+            runner = _record_export(row, result)
+            if runner is None:
                 continue
             runners.append((row, runner))
             row_macs[id(row)] = macs + extra_macs
@@ -241,16 +248,13 @@ def bench_run(
                 continue
             try:
                 result = export_run(ExportRequest(Path(qat_run), fmt, precision, spec, out, options, dev, threads), qat_model, qat_ref, log)
-                runner = result.model.runner()
             except Exception as exc:  # noqa: BLE001 - one broken format must not stop the benchmark
                 row.status, row.reason = EXPORT_FAILED, _one_line(exc)
                 continue
-            v = result.verification
-            row.status, row.reason = result.status, result.reason
-            row.artifact, row.size_mb, row.export_s = str(result.artifact), result.size_mb, result.export_s
-            row.psnr_db, row.max_abs, row.psnr_vs_torch_db = v.psnr_db, v.max_abs, v.psnr_vs_torch_db
-            row.psnr_loss_db = rows[0].psnr_db - v.psnr_db  # against this run's PyTorch fp32 (rows[0]), same tiles
-            row.compile_s, row.runtime = runner.compile_s, result.model.describe()
+            runner = _record_export(row, result)
+            row.psnr_loss_db = rows[0].psnr_db - row.psnr_db  # against this run's PyTorch fp32 (rows[0]), same tiles
+            if runner is None:
+                continue
             runners.append((row, runner))
             row_macs[id(row)] = macs
 

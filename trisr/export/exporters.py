@@ -84,13 +84,22 @@ def qat_details(opts: ExportOptions) -> dict:
                     "QDQ ONNX, no post-training quantization", "ranges": opts.qat_ranges}
 
 
-#: ONNX Runtime INT8: QDQ static quantization, uint8 activations (asymmetric: SR features are not zero-centred)
-#: and int8 per-channel symmetric weights -- the U8S8 form ORT fuses into QLinearConv (VNNI on x86). Ranges are
-#: MinMax over all calibration patches (ORT's calibrator keeps only each tensor's per-sample min and max, so 300
-#: patches cost little memory; its CalibMaxIntermediateOutputs option is avoided: in ORT 1.32 it discards the
-#: batches it flushes).
+def kept_float(convs: list, keep_float: tuple[str, ...]) -> list:
+    """The int8 first/last policy, shared by every quantizer (NNCF, ORT, QAT): of ``convs`` in execution order,
+    those ``keep_float`` ("first", "last") keeps in float, each once."""
+    keep = []
+    if convs and "first" in keep_float:
+        keep.append(convs[0])
+    if convs and "last" in keep_float and convs[-1] not in keep:
+        keep.append(convs[-1])
+    return keep
 
 
+# ONNX Runtime INT8: QDQ static quantization, uint8 activations (asymmetric: SR features are not zero-centred) and
+# int8 per-channel symmetric weights -- the U8S8 form ORT fuses into QLinearConv (VNNI on x86). Ranges are MinMax
+# over all calibration patches (ORT's calibrator keeps only each tensor's per-sample min and max, so 300 patches
+# cost little memory; its CalibMaxIntermediateOutputs option is avoided: in ORT 1.32 it discards the batches it
+# flushes).
 def quantize_onnx_qdq(onnx_in: Path, onnx_out: Path, samples: list, keep_float: tuple[str, ...], quiet: bool = False) -> dict:
     """ONNX Runtime static QDQ quantization of ``onnx_in`` on ``samples`` (input arrays) into ``onnx_out``, the
     convolutions named by ``keep_float`` ("first", "last") kept in float. Shared by the ``onnx`` int8 export and
@@ -101,12 +110,7 @@ def quantize_onnx_qdq(onnx_in: Path, onnx_out: Path, samples: list, keep_float: 
 
     proto = onnx.load(str(onnx_in))
     name = proto.graph.input[0].name
-    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]  # exporter order is topological
-    keep = []
-    if convs and "first" in keep_float:
-        keep.append(convs[0])
-    if convs and "last" in keep_float and convs[-1] not in keep:
-        keep.append(convs[-1])
+    keep = kept_float([n.name for n in proto.graph.node if n.op_type == "Conv"], keep_float)  # topological order
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -138,7 +142,6 @@ def quantize_onnx_qdq(onnx_in: Path, onnx_out: Path, samples: list, keep_float: 
 
     return {"tool": f"onnxruntime {onnxruntime.__version__} quantize_static (QDQ, U8S8, per-channel weights, MinMax)",
             "kept_float": keep, "quantize_s": round(time.perf_counter() - t0, 3)}
-
 
 
 # -- OpenVINO ---------------------------------------------------------------------------------------------
@@ -174,13 +177,8 @@ def quantize_ov_model(ov_model, samples: list, keep_float: tuple[str, ...], quie
     quantizes dozens of entries under its own progress display)."""
     import nncf
 
-    convs = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
-             if op.get_type_name() in ("Convolution", "GroupConvolution")]
-    keep = []
-    if convs and "first" in keep_float:
-        keep.append(convs[0])
-    if convs and "last" in keep_float and convs[-1] not in keep:
-        keep.append(convs[-1])
+    keep = kept_float([op.get_friendly_name() for op in ov_model.get_ordered_ops()
+                       if op.get_type_name() in ("Convolution", "GroupConvolution")], keep_float)
     nncf.set_log_level(logging.WARNING)  # its INFO lines list every ignored node
     t0 = time.perf_counter()
     # NNCF draws its progress bar on stdout, which is for --json: to stderr, or nowhere when quiet.

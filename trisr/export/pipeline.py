@@ -20,7 +20,7 @@ from trisr.versions import tool_versions
 from trisr.errors import TrisrError
 from trisr.export.verify import TorchReference, Verification, verify
 from trisr.io import read_json
-from trisr.quant.fakequant import QUANT_FILE
+from trisr.quant.fakequant import QUANT_FILE, load_quantized
 
 VERIFIED = "exported+verified"
 VERIFY_FAILED = "verification failed"
@@ -131,8 +131,6 @@ def write_artifact(req: ExportRequest, model: torch.nn.Module, log=None) -> Writ
     qat_file = Path(req.run) / QUANT_FILE
     if precision == "int8" and fmt.takes_qdq and req.correction is None and qat_file.exists():
         # A quantization-aware fine-tuned run ships the int8 network it trained: its own ranges, as QDQ.
-        from trisr.quant.fakequant import load_quantized
-
         record = read_json(qat_file, "QAT range file")
         trained = tuple(record.get("config", {}).get("keep_float", ()))
         if tuple(opts.keep_float) != trained:

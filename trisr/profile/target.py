@@ -81,12 +81,17 @@ def resolve_latency_table(
 MEASURE_ROUNDS = 3
 
 
-def measure_genotype_ms(backend: Backend, genotype, resolution: tuple[int, int]) -> float:
-    """Latency (ms) of a network of ``genotype`` (random weights: timing does not depend on them) in the target
-    runtime, judged like :func:`latency_report`: the median of ``MEASURE_ROUNDS`` independent rounds."""
-    rounds = [measure_network(backend, genotype, tuple(resolution), TimingProtocol(repeats=5)).median_ms
+def measure_rounds(backend: Backend, arch, resolution: tuple[int, int], model: torch.nn.Module | None = None):
+    """``MEASURE_ROUNDS`` independent rounds (each compiles, warms up and times 5 windows) of a network of ``arch``
+    (random weights unless ``model``: timing does not depend on them), and the round with the median latency."""
+    rounds = [measure_network(backend, arch, tuple(resolution), TimingProtocol(repeats=5), model=model)
               for _ in range(MEASURE_ROUNDS)]
-    return sorted(rounds)[len(rounds) // 2]
+    return rounds, sorted(rounds, key=lambda t: t.median_ms)[len(rounds) // 2]
+
+
+def measure_genotype_ms(backend: Backend, genotype, resolution: tuple[int, int]) -> float:
+    """Latency (ms) of a network of ``genotype`` in the target runtime, judged like :func:`latency_report`."""
+    return measure_rounds(backend, genotype, resolution)[1].median_ms
 
 
 def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, budget_ms: float | None) -> dict:
@@ -98,11 +103,7 @@ def latency_report(model: torch.nn.Module, lut: LatencyTable, backend: Backend, 
     the round with the median latency: on a shared machine one round of ~1 s can fall into a slow spell (seen
     here: 34.4 ms in one round, 28.1-29.3 ms in the next three), and the median of rounds is robust to that
     without favouring fast outliers. Every round is reported."""
-    rounds = [
-        measure_network(backend, model.arch, lut.resolution, TimingProtocol(repeats=5), model=model)
-        for _ in range(MEASURE_ROUNDS)
-    ]
-    timing = sorted(rounds, key=lambda t: t.median_ms)[len(rounds) // 2]
+    rounds, timing = measure_rounds(backend, model.arch, lut.resolution, model)
     in_table = model.arch.kind == "trisr"
     predicted = lut.predict_ms(model.arch) if in_table else None
     verdict = None if budget_ms is None else ("PASS" if timing.median_ms <= budget_ms else "FAIL")

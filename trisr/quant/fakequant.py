@@ -31,12 +31,12 @@ import torch.nn as nn
 from torch.nn.utils import parametrize
 
 W_QMAX = 127  # symmetric int8 weights in [-127, 127]
+A_QMAX = 255  # asymmetric uint8 activations
 #: ``trisr train --qat`` defaults when --steps/--lr are not given: a short fine-tune at a tenth of the recipe's
 #: learning rate, the usual QAT practice (start from converged float weights, move them little). Fixed before
 #: any measurement, not tuned on the held-out photos.
 QAT_STEPS = 2000
 QAT_LR_FACTOR = 0.1
-A_QMAX = 255  # asymmetric uint8 activations
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,11 @@ def conv_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[nn.Conv2d
 
 
 def quantized_convs(model: nn.Module, keep_float: tuple[str, ...], input_shape=(1, 3, 16, 16)) -> list[nn.Conv2d]:
+    """The convolutions int8 quantizes: all but those the exports' first/last policy keeps float."""
+    from trisr.export.exporters import kept_float
+
     convs = conv_order(model, input_shape)
-    keep = set()
-    if convs and "first" in keep_float:
-        keep.add(id(convs[0]))
-    if convs and "last" in keep_float:
-        keep.add(id(convs[-1]))
+    keep = {id(c) for c in kept_float(convs, keep_float)}
     return [c for c in convs if id(c) not in keep]
 
 
