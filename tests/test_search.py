@@ -144,7 +144,7 @@ def test_cli_refuses_unbuilt_strategies_in_one_line(tmp_path):
 
     from trisr.cli import app
 
-    for name, text in (("netadapt", "--strategy netadapt is not built yet"), ("evolution", "unknown --strategy 'evolution'")):
+    for name, text in (("dcnas", "--strategy dcnas is not built yet"), ("evolution", "unknown --strategy 'evolution'")):
         res = CliRunner().invoke(app, ["search", "--strategy", name, "--out", str(tmp_path / name)])
         assert res.exit_code == 2 and text in res.output and res.output.count("\n") == 1, res.output
 

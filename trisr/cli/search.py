@@ -13,6 +13,7 @@ from trisr.cli.errors import err_console, user_errors
 from trisr.cli.options import Target, TorchDevice, parse_hw, print_json, torch_device
 from trisr.cli.tables import metrics_table
 from trisr.errors import TrisrError
+from trisr.search.strategies import get_strategy, strategy_help
 
 
 def summary_table(summary: dict) -> Table:
@@ -75,9 +76,10 @@ def search(
         "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="trilevel (default: the paper's search) | random (random "
-        "search with weight sharing: single random paths train the supernet, 32 in-band architectures are scored with "
-        "shared weights, the best is fine-tuned). Same data, budget, table, fine-tuning and measurement."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Search strategy (default trilevel). " + strategy_help()
+        + " Same data, budget, table, fine-tuning and measurement (docs/strategies.md)."),
+    search_loss: Optional[str] = typer.Option(None, "--search-loss", help="Loss of the search phase: l1 (default) | "
+        "l1+logssim (HiNAS: L1 + 0.6 * -log SSIM)."),
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
@@ -110,7 +112,7 @@ def search(
     device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help="Where search and training run (PyTorch): cpu, cuda or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
-    """Search an architecture (trilevel NAS, or --strategy random), derive it, inherit weights, fine-tune and evaluate."""
+    """Search an architecture (trilevel NAS, or another --strategy), derive it, inherit weights, fine-tune and evaluate."""
     from dataclasses import replace
 
     from trisr.progress import RichReporter
@@ -124,14 +126,9 @@ def search(
         raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
     changes: dict = {}
     if strategy is not None:
-        from trisr.search.config import PLANNED_STRATEGIES, STRATEGIES
-
-        name = strategy.strip().lower()
-        if name in PLANNED_STRATEGIES:
-            raise TrisrError(f"--strategy {name} is not built yet; choose {' or '.join(STRATEGIES)}")
-        if name not in STRATEGIES:
-            raise TrisrError(f"unknown --strategy {strategy!r}; choose {' or '.join(STRATEGIES)}")
-        changes["strategy"] = name
+        changes.update(get_strategy(strategy).config_changes(cfg))
+    if search_loss is not None:
+        changes["search_loss"] = search_loss
     if seed is not None:
         changes["seed"] = seed
     if cost_resolution is not None:
@@ -150,7 +147,7 @@ def search(
     relax = {k: v for k, v in (("op", relax_op), ("node", relax_node), ("width", relax_width)) if v is not None}
     if relax:
         try:
-            changes["relax"] = replace(cfg.relax, **relax)
+            changes["relax"] = replace(changes.get("relax", cfg.relax), **relax)
         except ValueError as exc:
             raise TrisrError(str(exc)) from None
     if order_penalty is not None:

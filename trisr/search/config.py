@@ -13,6 +13,7 @@ from trisr.errors import TrisrError
 from trisr.space.config import SpaceConfig
 from trisr.space.cost import METRICS
 from trisr.space.supernet import RelaxConfig
+from trisr.search.strategies import STRATEGIES, STRATEGY_BY_NAME
 
 RUN_CONFIG_SCHEMA_VERSION = 1
 ORDER_PENALTIES = ("linear", "hinge", "none")
@@ -103,10 +104,8 @@ class Recipe:
         return replace(self, phase=replace(self.phase, **phase_changes))
 
 
-#: Search strategies of ``trisr search --strategy``. The seed's NetAdaptV2, HiNAS and DCNAS (issue 11) are not
-#: built yet and are refused by name (trisr.cli.search).
-STRATEGIES = ("trilevel", "random")
-PLANNED_STRATEGIES = ("netadapt", "hinas", "dcnas")
+#: Losses of the search phase's passes: L1 (trilevel, the reference code) or HiNAS's L1 + 0.6 * -log(SSIM).
+SEARCH_LOSSES = ("l1", "l1+logssim")
 
 
 @dataclass(frozen=True)
@@ -152,15 +151,21 @@ class RunConfig:
     checkpoint_every: int = 50
     #: Held-out images scored during search/fine-tuning progress (the final evaluation uses all).
     val_images: int = 4
-    #: Search strategy (STRATEGIES): the trilevel search of the paper, or random search with weight sharing
-    #: (trisr/search/random_ws.py), the standard baseline, on the same space, table, budget and fine-tuning.
+    #: Search strategy (trisr/search/strategies.py): the trilevel search of the paper, HiNAS, NetAdaptV2 or random
+    #: search with weight sharing, on the same space, table, budget and fine-tuning.
     strategy: str = "trilevel"
+    #: Loss of the supernet passes during the search phase (SEARCH_LOSSES); warm-up and fine-tuning use L1.
+    search_loss: str = "l1"
     schema_version: int = RUN_CONFIG_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         problems = []
         if self.strategy not in STRATEGIES:
             problems.append(f"strategy must be one of {', '.join(STRATEGIES)}")
+        elif STRATEGY_BY_NAME[self.strategy].needs_budget and self.budget is None:
+            problems.append(f"strategy {self.strategy} needs a budget (--latency-ms, --macs-g or --params-k)")
+        if self.search_loss not in SEARCH_LOSSES:
+            problems.append(f"search_loss must be one of {', '.join(SEARCH_LOSSES)}")
         if self.order_penalty not in ORDER_PENALTIES:
             problems.append(f"order_penalty must be one of {ORDER_PENALTIES}")
         if (self.budget is None) != (self.budget_metric is None):

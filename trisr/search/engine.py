@@ -38,8 +38,10 @@ from trisr.rundir import CHECKPOINT_FILE, CONFIG_FILE, COST_TABLE_FILE, RunLog, 
 from trisr.search import dist
 from trisr.search.budget import BudgetController
 from trisr.io import atomic_write_json, atomic_write_text
+from trisr.losses import LOSSES
 from trisr.search.config import RunConfig
 from trisr.search.derive import fit_to_budget
+from trisr.search.strategies import STRATEGY_BY_NAME
 from trisr.space.cost import CostModel, CostTable, analytic_cost_table
 from trisr.space.count import count_macs, count_params
 from trisr.space.derived import DerivedNet
@@ -158,6 +160,13 @@ class SearchRun:
         space = config.space
         torch.manual_seed(config.seed)  # identical supernet initialisation on every rank
         self.supernet = Supernet(space, config.relax).to(self.device)
+        #: The strategy's row of trisr/search/strategies.py: what differs between strategies.
+        self.strategy = STRATEGY_BY_NAME[config.strategy]
+        if self.strategy.share_cells_by_depth:
+            from trisr.search.hinas import share_cells_by_depth
+
+            share_cells_by_depth(self.supernet, tie_now=True)  # a resumed run then loads its own (tied) rows
+        self.search_loss = LOSSES[config.search_loss]
         table = cost_table or self._stored_cost_table()
         if table is None:
             if config.cost_metric == "latency_ms":
@@ -355,9 +364,14 @@ class SearchRun:
         return total, {"cost_ops": f_ops.item(), "cost_widths": f_widths.item()}
 
     def _search(self, data: Data) -> DerivedNet:
-        if self.config.strategy == "random":
-            return self._random_search(data)
+        others = {"random": self._random_search, "netadapt": self._netadapt_search}
+        return others.get(self.strategy.phase, self._differentiable_search)(data)
+
+    def _differentiable_search(self, data: Data) -> DerivedNet:
+        """trilevel and hinas: architecture and weight steps alternate; the strategy row sets the passes per
+        step and the cell sharing, its defaults the relaxation and the sorting term."""
         cfg, net, info = self.config, self.supernet, self.info
+        passes, loss_fn = self.strategy.passes, self.search_loss
         phase = cfg.search
         arch_half, weight_half = data.train[0::2], data.train[1::2]
         samplers = {"arch": self._sampler(arch_half, 1), "weight": self._sampler(weight_half, 2)}
@@ -383,9 +397,9 @@ class SearchRun:
             lr, hr = to_device(samplers["arch"].sample(phase.batch_size), self.device)
             alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
             rec = lr.new_zeros(())
-            for mode in ("sample", "max", "min"):
+            for mode in passes:
                 widths, masked = net.width_distribution(mode, r)
-                rec = rec + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths, masked)), hr)
+                rec = rec + loss_fn(net(lr, ArchWeights(alpha, gamma, widths, masked)), hr)
             cost, cost_parts = self._expected_cost(alpha, gamma, r)
             # Calibrate the cost weight from rank 0's first step so every rank uses the same value.
             if cfg.budget is not None and not self.controller.calibrated:
@@ -400,14 +414,14 @@ class SearchRun:
             with torch.no_grad():
                 arch_now = net.arch_weights(r, "sample")
                 frozen = net.freeze_one_hot(arch_now)
-            # Weight step: three-pass sandwich on the weight half, architecture fixed.
+            # Weight step on the weight half, architecture fixed (trilevel: three-pass sandwich).
             lr, hr = to_device(samplers["weight"].sample(phase.batch_size), self.device)
             with torch.no_grad():
                 alpha, gamma = net.relaxed_alpha(r), net.relaxed_gamma(r)
             loss = lr.new_zeros(())
-            for mode in ("sample", "max", "min"):
+            for mode in passes:
                 widths, masked = net.width_distribution(mode, r)
-                loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked)), hr)
+                loss = loss + loss_fn(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked)), hr)
             optimizer_step(loss, w_params, w_opt, info, phase.clip, w_sched, also_zero=(a_opt,))
             done = step + 1
             if done % cfg.control_every == 0 or done == phase.steps:
@@ -424,8 +438,8 @@ class SearchRun:
             self._trace("search", done, r, net, lr)
             if done % cfg.log_every == 0 or done == phase.steps:
                 metrics = {
-                    "loss": loss.item() / 3,
-                    "arch_loss": rec.item() / 3,
+                    "loss": loss.item() / len(passes),
+                    "arch_loss": rec.item() / len(passes),
                     "psnr_db": self.history[-1]["argmax_psnr_db"] if self.history else None,
                     "r": r,
                     "nnz_op": float((alpha != 0).sum(-1).float().mean()),
@@ -476,7 +490,7 @@ class SearchRun:
             lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
             aw = random_ws.random_path(net, gen)
             aw = ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
-            loss = F.l1_loss(net(lr, aw), hr)
+            loss = self.search_loss(net(lr, aw), hr)
             optimizer_step(loss, params, opt, self.info, phase.clip, sched)
             done = step + 1
             if done % cfg.log_every == 0 or done == phase.steps:
@@ -492,11 +506,7 @@ class SearchRun:
         else:
             rng = np.random.default_rng(cfg.seed)
             candidates = list({g.digest(): g for g in (sample_genotype(cfg.space, rng) for _ in range(n))}.values())
-        # Unsharded: every rank scores on the same patches, so every rank picks the same network.
-        score_sampler = PatchSampler(arch_half, cfg.lr_patch, cfg.space.scale, cfg.seed, stream=(1,),
-                                     augment=cfg.augment, sampling=cfg.sampling)
-        batches = [to_device(score_sampler.sample(phase.batch_size), self.device) for _ in range(random_ws.SCORE_BATCHES)]
-        scores = random_ws.score(net, candidates, batches)
+        scores = random_ws.score(net, candidates, self._score_batches(arch_half))
         order = sorted(range(len(candidates)), key=lambda i: scores[i])
         rows = [{"path": candidates[i].path, "digest": candidates[i].digest(), "cost": self.cost_model.genotype_cost(candidates[i]),
                  "score_l1": scores[i]} for i in order]
@@ -513,6 +523,95 @@ class SearchRun:
         )
         self.derivation = {"strategy": "random", "candidates": rows, "pick": pick, "measured": measured,
                            "budget_steps": []}
+        return self._commit(genotype)
+
+    def _score_batches(self, arch_half: list[ImagePair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Fixed patches of the architecture half that shared-weight scores are taken on. Unsharded: every rank
+        scores on the same patches, so every rank picks the same network."""
+        from trisr.search import random_ws
+
+        cfg = self.config
+        sampler = PatchSampler(arch_half, cfg.lr_patch, cfg.space.scale, cfg.seed, stream=(1,),
+                               augment=cfg.augment, sampling=cfg.sampling)
+        return [to_device(sampler.sample(cfg.search.batch_size), self.device) for _ in range(random_ws.SCORE_BATCHES)]
+
+    def _netadapt_search(self, data: Data) -> DerivedNet:
+        """``--strategy netadapt`` (trisr/search/netadapt.py): ordered-dropout supernet training (the largest
+        network and one random path per step), then multi-layer coordinate descent from the largest network by
+        latency-table steps, candidates scored with shared weights. A pick that measures over the budget continues
+        the descent, aimed lower by the measured ratio. Not checkpointed inside the phase: a killed run redoes it
+        from the warm-up's end, identically."""
+        from trisr.search import netadapt, random_ws
+
+        cfg, net = self.config, self.supernet
+        phase = cfg.search
+        arch_half, weight_half = data.train[0::2], data.train[1::2]
+        moves = netadapt.SpaceMoves(net, self.cost_model)
+        start = moves.largest()
+        largest = moves.genotype(start)
+        sampler = self._sampler(weight_half, 2)
+        params = net.weight_parameters()
+        opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
+        sched = phase.scheduler(opt)
+        self._phase_seed("search")
+        gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
+        big = net.one_hot_arch(largest)
+        big = ArchWeights(big.alpha.to(self.device), big.gamma.to(self.device), big.widths.to(self.device))
+        self.reporter.phase("ordered dropout", phase.steps)
+        t0 = time.time()
+        net.train()
+        for step in range(phase.steps):
+            lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
+            aw = random_ws.random_path(net, gen)
+            aw = ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
+            loss = self.search_loss(net(lr, big), hr) + self.search_loss(net(lr, aw), hr)
+            optimizer_step(loss, params, opt, self.info, phase.clip, sched)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == phase.steps:
+                metrics = {"loss": loss.item() / 2, "lr": sched.get_last_lr()[0]}
+                self.reporter.step(done, metrics)
+                self.log.event("search", step=done, **metrics)
+        self.reporter.end_phase()
+        self._timed("search", t0)
+        net.eval()
+        t0 = time.time()
+        batches = self._score_batches(arch_half)
+        rng = np.random.default_rng(cfg.seed)
+        evaluated = [0]
+
+        def score(archs) -> list[float]:
+            evaluated[0] += len(archs)
+            return random_ws.score(net, [moves.genotype(a) for a in archs], batches)
+
+        def descend(arch, target: float, step: float | None = None):
+            self.reporter.message(f"netadapt: descending from {moves.cost(arch):.4g} to {target:.4g} {self.cost_model.table.unit}")
+            return netadapt.coordinate_descent(arch, moves.cost, score, moves.coordinates, moves.shrink, target, rng,
+                                               step=step, key=moves.key, describe=netadapt.describe)
+
+        arch, history = descend(start, cfg.budget)
+        step = (moves.cost(start) - cfg.budget) / netadapt.ITERATIONS
+        measured: list[dict] = []
+        if cfg.budget_metric == "latency_ms" and self.measure is not None:
+            for attempt in range(MEASURED_REFITS + 1):
+                g = moves.genotype(arch)
+                predicted, ms = moves.cost(arch), float(self.measure(g))
+                measured.append({"path": g.path, "digest": g.digest(), "predicted_ms": predicted, "measured_ms": ms})
+                if ms <= cfg.budget * (1.0 - MEASURED_MARGIN) or attempt == MEASURED_REFITS:
+                    break
+                try:
+                    arch, more = descend(arch, predicted * cfg.budget * (1.0 - MEASURED_MARGIN) / ms, step)
+                except BudgetError:
+                    break  # nothing smaller: the final measurement will say FAIL
+                history += more
+        self._timed("descent", t0)
+        genotype = moves.genotype(arch)
+        self.reporter.message(
+            f"netadapt: {len(history)} iterations, {evaluated[0]} candidates scored with shared weights; "
+            f"{genotype.path} at {moves.cost(arch):.4g} {self.cost_model.table.unit}"
+        )
+        self.derivation = {"strategy": "netadapt", "start": {"path": largest.path, "digest": largest.digest(),
+                           "cost": moves.cost(start)}, "step": step, "iterations": history,
+                           "candidates_scored": evaluated[0], "measured": measured, "budget_steps": []}
         return self._commit(genotype)
 
     def _pick_measured(self, ranked: list[Genotype]) -> tuple[int, list[dict]]:
