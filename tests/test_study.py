@@ -131,3 +131,40 @@ def test_cli_study_bad_input_is_one_line():
     assert res.exit_code == 2 and "comma-separated numbers" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["study", "--budgets-ms", "10", "--zoo", "espcn,nope"])
     assert res.exit_code == 2 and "unknown zoo family nope" in res.output
+
+
+@pytest.mark.slow
+def test_study_runs_every_strategy_on_one_table_and_judges_trilevel_against_them(setup):
+    """--strategies: each strategy searches at the budget on the same table and is exported and timed with the
+    others; trilevel's verdict counts the other strategies as rivals."""
+    root = setup[0]
+    out = root / "strategies"
+    cfg = _cfg(setup, zoo=(), random=0, strategies=("netadapt", "hinas"))
+    assert cfg.strategies == ("trilevel", "netadapt", "hinas")
+    data = run_study(cfg, out)
+    rows = {r["name"]: r for r in data["rows"]}
+    b = cfg.budgets_ms[0]
+    for name, strategy in ((f"searched@{b:g}ms", "trilevel"), (f"netadapt@{b:g}ms", "netadapt"), (f"hinas@{b:g}ms", "hinas")):
+        r = rows[name]
+        assert r["status"] == "ok" and r["strategy"] == strategy and r["latency_ms"]["median"] > 0, r
+        assert r["search"]["supernet_steps"] == {"warmup": 2, "search": 4} and r["search"]["wall_time_s"]["total"] > 0
+        saved = json.loads((out / r["run"] / "config.json").read_text())
+        assert saved["strategy"] == strategy and saved["budget"] == b
+        assert (out / r["run"] / "summary.json").exists()
+    assert rows[f"netadapt@{b:g}ms"]["kind"] == "strategy" and "descent" in rows[f"netadapt@{b:g}ms"]["search"]["wall_time_s"]
+    (v,) = data["verdicts"]
+    fastest_rival = [r for r in data["rows"] if r["kind"] == "strategy"
+                     and r["latency_ms"]["median"] <= rows[f"searched@{b:g}ms"]["latency_ms"]["median"]]
+    assert (v["best_rival"] is None) == (not fastest_rival)
+
+
+def test_study_strategies_settings():
+    assert StudyConfig(budgets_ms=(10,), strategies=("random", "trilevel")).strategies == ("trilevel", "random")
+    assert StudyConfig(budgets_ms=(10,)).strategies == ("trilevel",)
+    with pytest.raises(TrisrError, match="--strategies dcnas is not built yet"):
+        StudyConfig(budgets_ms=(10,), strategies=("dcnas",))
+    with pytest.raises(TrisrError, match="unknown --strategies 'evo'"):
+        StudyConfig(budgets_ms=(10,), strategies=("evo",))
+    rows = [_r("s10", "searched", 9.0, 34.0, 10.0), _r("hinas@10ms", "strategy", 8.0, 34.2, 10.0)]
+    (v,) = verdicts(rows, (10.0,))
+    assert v["best_rival"] == "hinas@10ms" and v["margin_db"] == pytest.approx(-0.2) and v["met"] is False

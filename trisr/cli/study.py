@@ -73,6 +73,8 @@ def study_cmd(
     scale: Optional[int] = typer.Option(None, "--scale"),
     zoo: str = typer.Option("espcn,fsrcnn,span,imdn,esrt_lite", "--zoo", help="Zoo families to scale to each budget ('' for none; see trisr zoo)."),
     random: int = typer.Option(3, "--random", help="Random architectures of the space per budget, predicted cost in [0.9 B, B]."),
+    strategies: str = typer.Option("trilevel", "--strategies", help="Search strategies run at every budget, comma-separated "
+        "(trilevel, hinas, netadapt, random; trilevel is always run: the verdicts judge it against every other row)."),
     finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Training steps of every network (default: the preset's fine-tune)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Supernet warm-up steps of each search."),
     search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Search steps of each search."),
@@ -103,7 +105,7 @@ def study_cmd(
         resolution=parse_hw(input_hw), preset=preset, config=None if config is None else str(config), scale=scale, finetune_steps=finetune_steps,
         warmup_steps=warmup_steps, search_steps=search_steps, zoo=families, random=random, seed=seed, reps=reps,
         data=None if data is None else str(data), profile=None if profile is None else str(profile),
-        allow_mismatch=allow_mismatch,
+        allow_mismatch=allow_mismatch, strategies=tuple(x.strip() for x in strategies.split(",") if x.strip()),
     )
     study = run_study(cfg, out, RichReporter(err_console), profiles=profiles)
     err_console.print(study_table(study))

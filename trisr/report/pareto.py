@@ -10,6 +10,7 @@ KIND_STYLE = {
     "searched": ("*", "#d62728", 320, "searched (trisr)"),
     "zoo": ("o", "#1f77b4", 60, "zoo (hand-designed)"),
     "random": ("^", "#7f7f7f", 50, "random (same space)"),
+    "strategy": ("D", "#ff7f0e", 90, "other search strategies (same table)"),
     "bicubic": ("x", "#000000", 60, "bicubic"),
 }
 OTHER_STYLE = ("s", "#9467bd", 50, None)
@@ -108,7 +109,7 @@ def plot_pareto(study: dict, path: Path) -> Path:
                 _plain(row.get("name", "")), (lat, psnr), xytext=(8, 8), textcoords="offset points", fontsize=9,
                 fontweight="bold", color=colour, zorder=5,
             )
-        elif kind == "zoo":
+        elif kind in ("zoo", "strategy"):  # family: the zoo family or the strategy's name
             ax.annotate(
                 _plain(row.get("family") or row.get("name", "")), (lat, psnr), xytext=(5, -11), textcoords="offset points",
                 fontsize=8, color=colour,

@@ -33,6 +33,9 @@ class StudyConfig:
     search_steps: int | None = None
     zoo: tuple[str, ...] = DEFAULT_ZOO
     random: int = 3  # random architectures of the space per budget, cost in [0.9 B, B]
+    #: Search strategies run at every budget (trisr/search/strategies.py); trilevel is always first: the
+    #: verdicts judge it against every other row, the other strategies included.
+    strategies: tuple[str, ...] = ("trilevel",)
     seed: int = 0
     reps: int = 5  # interleaved timing repetitions across all networks
     data: str | None = None  # training/held-out images (default: the embedded photos)
@@ -54,6 +57,14 @@ class StudyConfig:
                 problems.append(f"{name.replace('_', '-')} must be >= 1")
         if len(set(self.budgets_ms)) != len(self.budgets_ms):
             problems.append("budgets must be distinct")
+        from trisr.search.strategies import get_strategy
+
+        try:
+            names = [get_strategy(s).name for s in self.strategies]
+        except TrisrError as exc:
+            problems.append(str(exc).replace("--strategy", "--strategies"))
+            names = []
+        object.__setattr__(self, "strategies", tuple(dict.fromkeys(["trilevel", *names])))
         if problems:
             raise TrisrError("invalid study settings: " + "; ".join(problems))
         object.__setattr__(self, "budgets_ms", tuple(sorted(float(b) for b in self.budgets_ms)))

@@ -37,7 +37,7 @@ class Job:
     """One network of the study. ``arch`` is a Genotype or a ZooSpec (None for searched: the search makes it)."""
 
     name: str
-    kind: str  # searched | zoo | random | bicubic
+    kind: str  # searched (trilevel) | strategy (another search strategy) | zoo | random | bicubic
     folder: Path
     budgets_ms: list[float] = field(default_factory=list)
     arch: object | None = None
@@ -46,6 +46,7 @@ class Job:
     predicted_ms: float | None = None
     status: str = "pending"
     reason: str | None = None
+    strategy: str | None = None  # searched and strategy rows
 
 
 class StudyReporter(Reporter):
@@ -107,8 +108,8 @@ def _run_config(cfg: StudyConfig, resolution: tuple[int, int]):
 
 
 def plan_jobs(cfg: StudyConfig, run_cfg, lut, backend, out: Path, reporter: Reporter) -> list[Job]:
-    """Every network of the study, in training order: bicubic, then per budget the searched network, the
-    zoo families scaled to it by measured latency, and the random picks in its band."""
+    """Every network of the study, in training order: bicubic, then per budget the searched network and the other
+    strategies' networks, the zoo families scaled to it by measured latency, and the random picks in its band."""
     from trisr.space.cost import CostModel
     from trisr.space.sample import sample_in_band, space_tree
     from trisr.study.fit import CACHE_FILE, LatencyCache, fit_family
@@ -122,7 +123,9 @@ def plan_jobs(cfg: StudyConfig, run_cfg, lut, backend, out: Path, reporter: Repo
     zoo_jobs: dict[str, Job] = {}
     cost_model = CostModel(lut.to_cost_table(), space, space_tree(space))
     for b in cfg.budgets_ms:
-        jobs.append(Job(f"searched@{b:g}ms", "searched", runs / f"searched-{b:g}ms", [b]))
+        jobs.append(Job(f"searched@{b:g}ms", "searched", runs / f"searched-{b:g}ms", [b], strategy="trilevel"))
+        for s in cfg.strategies[1:]:
+            jobs.append(Job(f"{s}@{b:g}ms", "strategy", runs / f"{s}-{b:g}ms", [b], family=s, strategy=s))
         for family in cfg.zoo:
             rung = fits[family][b]
             if rung is None:
@@ -155,15 +158,19 @@ def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Repo
     data = Path(cfg.data) if cfg.data else None
     if is_finished(job.folder):
         return read_summary(job.folder)
-    if job.kind == "searched":
-        from trisr.profile.target import latency_report
+    if job.strategy is not None:
+        from trisr.profile.target import latency_report, measure_genotype_ms
         from trisr.search.engine import SearchRun
+        from trisr.search.strategies import get_strategy
 
         b = job.budgets_ms[0]
-        run_b = run_cfg.replace(budget_metric="latency_ms", budget=b, cost_resolution=tuple(lut.resolution))
+        run_b = run_cfg.replace(**get_strategy(job.strategy).config_changes(run_cfg), budget_metric="latency_ms",
+                                budget=b, cost_resolution=tuple(lut.resolution))
         resume = (job.folder / CHECKPOINT_FILE).exists()
+        # As `trisr search --latency-ms`: derivation measures its pick in the target runtime.
         run = SearchRun(run_b, job.folder, data, resume=resume, reporter=reporter, device="cpu",
-                        cost_table=lut.to_cost_table(), extra_summary=lambda m: latency_report(m, lut, backend, b))
+                        cost_table=lut.to_cost_table(), extra_summary=lambda m: latency_report(m, lut, backend, b),
+                        measure=lambda g: measure_genotype_ms(backend, g, tuple(lut.resolution)))
         return run.run()
     if job.kind == "bicubic":
         return _bicubic_run(job, cfg, run_cfg)
@@ -198,13 +205,20 @@ def _row(job: Job, summary: dict | None, timed, out: Path, resolution: tuple[int
     # own resolution (a search at its cost resolution, training at 256x256).
     model = load_model(job.folder) if summary is not None else None
     predicted = job.predicted_ms
-    if job.kind == "searched" and summary:
+    search = None
+    if job.strategy is not None and summary:
         predicted = (summary.get("latency") or {}).get("predicted_ms")
+        s = summary.get("settings") or {}
+        search = {"strategy": job.strategy, "wall_time_s": summary.get("wall_time_s"),
+                  "supernet_steps": {k: (s.get(k) or {}).get("steps") for k in ("warmup", "search")},
+                  "finetune_steps": (s.get("finetune") or {}).get("steps")}
     ok = summary is not None and timed is not None and timed.verified and timed.median_ms is not None
     reason = job.reason or (None if timed is None or timed.verified else timed.reason)
     return {
         "name": job.name,
         "kind": job.kind,
+        "strategy": job.strategy,
+        "search": search,
         "family": job.family,
         "config": job.config,
         "budget_ms": job.budgets_ms[0] if job.budgets_ms else None,
@@ -227,8 +241,8 @@ def _row(job: Job, summary: dict | None, timed, out: Path, resolution: tuple[int
 
 
 def verdicts(rows: list[dict], budgets_ms: tuple[float, ...], goal_db: float = GOAL_DB) -> list[dict]:
-    """Per budget: the searched network against the most accurate zoo or random network whose measured latency
-    is at most its own (any budget's row). ``met`` is None when no rival is that fast."""
+    """Per budget: the searched (trilevel) network against the most accurate zoo, random or other-strategy network
+    whose measured latency is at most its own (any budget's row). ``met`` is None when no rival is that fast."""
     out = []
     ok = [r for r in rows if r["status"] == "ok"]
     for b in budgets_ms:
@@ -237,7 +251,7 @@ def verdicts(rows: list[dict], budgets_ms: tuple[float, ...], goal_db: float = G
             out.append({"budget_ms": b, "searched": None, "best_rival": None, "margin_db": None, "goal_db": goal_db, "met": False,
                         "note": "the searched network failed"})
             continue
-        rivals = [r for r in ok if r["kind"] in ("zoo", "random") and r["latency_ms"]["median"] <= s["latency_ms"]["median"]]
+        rivals = [r for r in ok if r["kind"] in ("zoo", "random", "strategy") and r["latency_ms"]["median"] <= s["latency_ms"]["median"]]
         best = max(rivals, key=lambda r: r["psnr_db"], default=None)
         margin = None if best is None else s["psnr_db"] - best["psnr_db"]
         out.append({"budget_ms": b, "searched": s["name"], "best_rival": None if best is None else best["name"],
