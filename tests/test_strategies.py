@@ -160,6 +160,7 @@ def test_netadapt_meets_a_binding_budget_from_the_largest_network(tmp_path):
     every = [run.cost_model.genotype_cost(run.supernet.derive(node=v)) for v in range(len(run.supernet.tree))]
     assert d["start"]["cost"] >= max(every)  # the descent starts from the dearest network
     assert "descent" in summary["wall_time_s"] and summary["wall_time_s"]["search"] > 0
+    assert 0 < summary["peak_rss_mib"]["search"] <= summary["peak_rss_mib"]["end"]
     again = SearchRun(cfg, tmp_path / "na2").run()
     assert again["genotype"]["digest"] == summary["genotype"]["digest"]  # deterministic given the seed
 

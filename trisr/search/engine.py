@@ -111,6 +111,13 @@ def order_step(gamma: torch.Tensor, tree, kind: str, lam: float, lr: float, froz
     gamma.sub_(lr * grad)
 
 
+def _peak_rss_mib() -> float:
+    """The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _digest(tensors) -> str:
     h = hashlib.sha1()
     for t in tensors:
@@ -192,6 +199,9 @@ class SearchRun:
         self.history: list[dict] = list(json.loads(self.ckpt["history"])) if self.ckpt else []
         #: Held-out PSNR of the shipped (EMA) weights during fine-tuning: logged, never used to choose anything.
         self.curve: list[dict] = list(json.loads(self.ckpt.get("curve", "[]"))) if self.ckpt else []
+        #: Peak resident memory through the search phase and derivation, and at the end (MiB; the process's own,
+        #: so a standalone run's "search" is what its search strategy needed).
+        self.peak_rss: dict = dict(json.loads(self.ckpt.get("peak_rss_mib", "{}"))) if self.ckpt else {}
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -233,6 +243,7 @@ class SearchRun:
                 "elapsed": self.elapsed,
                 "history": json.dumps(self.history),
                 "curve": json.dumps(self.curve),
+                "peak_rss_mib": json.dumps(self.peak_rss),
                 "controller": json.dumps(self.controller.state_dict()),
                 **state,
             }
@@ -475,30 +486,9 @@ class SearchRun:
         from trisr.space.sample import sample_genotype, sample_in_band
 
         cfg, net = self.config, self.supernet
-        phase = cfg.search
-        arch_half, weight_half = data.train[0::2], data.train[1::2]
-        sampler = self._sampler(weight_half, 2)
-        params = net.weight_parameters()
-        opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
-        sched = phase.scheduler(opt)
-        self._phase_seed("search")
-        gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
-        self.reporter.phase("random paths", phase.steps)
+        arch_half = data.train[0::2]
         t0 = time.time()
-        net.train()
-        for step in range(phase.steps):
-            lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
-            aw = random_ws.random_path(net, gen)
-            aw = ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
-            loss = self.search_loss(net(lr, aw), hr)
-            optimizer_step(loss, params, opt, self.info, phase.clip, sched)
-            done = step + 1
-            if done % cfg.log_every == 0 or done == phase.steps:
-                metrics = {"loss": loss.item(), "lr": sched.get_last_lr()[0]}
-                self.reporter.step(done, metrics)
-                self.log.event("search", step=done, **metrics)
-        self.reporter.end_phase()
-        net.eval()
+        self._train_paths(data, "random paths", [])
         n = random_ws.CANDIDATES
         if cfg.budget is not None:
             lower = cfg.budget * (1.0 - cfg.budget_band)
@@ -535,6 +525,40 @@ class SearchRun:
                                augment=cfg.augment, sampling=cfg.sampling)
         return [to_device(sampler.sample(cfg.search.batch_size), self.device) for _ in range(random_ws.SCORE_BATCHES)]
 
+    def _train_paths(self, data: Data, title: str, fixed: list[Genotype]) -> None:
+        """The search phase's weight steps of the one-shot strategies: each step sums the loss of the ``fixed``
+        networks and of one uniformly drawn path (one op per slot, a node, random widths) on the weight half;
+        no architecture parameters. Leaves the supernet in eval mode."""
+        from trisr.search import random_ws
+
+        cfg, net = self.config, self.supernet
+        phase = cfg.search
+        sampler = self._sampler(data.train[1::2], 2)
+        params = net.weight_parameters()
+        opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
+        sched = phase.scheduler(opt)
+        self._phase_seed("search")
+        gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
+
+        def on_device(aw: ArchWeights) -> ArchWeights:
+            return ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
+
+        fixed_aw = [on_device(net.one_hot_arch(g)) for g in fixed]
+        self.reporter.phase(title, phase.steps)
+        net.train()
+        for step in range(phase.steps):
+            lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
+            archs = fixed_aw + [on_device(random_ws.random_path(net, gen))]
+            loss = sum(self.search_loss(net(lr, aw), hr) for aw in archs)
+            optimizer_step(loss, params, opt, self.info, phase.clip, sched)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == phase.steps:
+                metrics = {"loss": loss.item() / len(archs), "lr": sched.get_last_lr()[0]}
+                self.reporter.step(done, metrics)
+                self.log.event("search", step=done, **metrics)
+        self.reporter.end_phase()
+        net.eval()
+
     def _netadapt_search(self, data: Data) -> DerivedNet:
         """``--strategy netadapt`` (trisr/search/netadapt.py): ordered-dropout supernet training (the largest
         network and one random path per step), then multi-layer coordinate descent from the largest network by
@@ -544,36 +568,13 @@ class SearchRun:
         from trisr.search import netadapt, random_ws
 
         cfg, net = self.config, self.supernet
-        phase = cfg.search
-        arch_half, weight_half = data.train[0::2], data.train[1::2]
+        arch_half = data.train[0::2]
         moves = netadapt.SpaceMoves(net, self.cost_model)
         start = moves.largest()
         largest = moves.genotype(start)
-        sampler = self._sampler(weight_half, 2)
-        params = net.weight_parameters()
-        opt = torch.optim.Adam(params, lr=phase.lr, betas=(0.9, 0.999))
-        sched = phase.scheduler(opt)
-        self._phase_seed("search")
-        gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
-        big = net.one_hot_arch(largest)
-        big = ArchWeights(big.alpha.to(self.device), big.gamma.to(self.device), big.widths.to(self.device))
-        self.reporter.phase("ordered dropout", phase.steps)
         t0 = time.time()
-        net.train()
-        for step in range(phase.steps):
-            lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
-            aw = random_ws.random_path(net, gen)
-            aw = ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
-            loss = self.search_loss(net(lr, big), hr) + self.search_loss(net(lr, aw), hr)
-            optimizer_step(loss, params, opt, self.info, phase.clip, sched)
-            done = step + 1
-            if done % cfg.log_every == 0 or done == phase.steps:
-                metrics = {"loss": loss.item() / 2, "lr": sched.get_last_lr()[0]}
-                self.reporter.step(done, metrics)
-                self.log.event("search", step=done, **metrics)
-        self.reporter.end_phase()
+        self._train_paths(data, "ordered dropout", [largest])
         self._timed("search", t0)
-        net.eval()
         t0 = time.time()
         batches = self._score_batches(arch_half)
         rng = np.random.default_rng(cfg.seed)
@@ -676,6 +677,7 @@ class SearchRun:
     def _commit(self, genotype: Genotype) -> DerivedNet:
         """Log the derivation, keep the supernet, inherit the genotype's weights and checkpoint the fine-tune start."""
         net = self.supernet
+        self.peak_rss["search"] = _peak_rss_mib()
         self.log.event("derive", genotype=genotype.path, node=genotype.node_index, **self.derivation)
         if self.info.is_main:  # kept so that baselines can inherit from the same supernet (trisr.baselines)
             save_supernet(self.out, net)
@@ -776,6 +778,7 @@ class SearchRun:
             self._timed("evaluate", t0)
             summary = build_summary(cfg, derived, metrics, self.cost_model, self.derivation, self.elapsed, self.history, self.info.world_size, self.device)
             summary["finetune_curve"] = self.curve
+            summary["peak_rss_mib"] = {**self.peak_rss, "end": _peak_rss_mib()}
             if self.extra_summary is not None:
                 summary.update(self.extra_summary(derived))
             save_model(self.out, derived)
