@@ -591,21 +591,24 @@ class SearchRun:
 
         arch, history = descend(start, cfg.budget)
         step = (moves.cost(start) - cfg.budget) / netadapt.ITERATIONS
+        genotype = moves.genotype(arch)
         measured: list[dict] = []
         if cfg.budget_metric == "latency_ms" and self.measure is not None:
-            for attempt in range(MEASURED_REFITS + 1):
-                g = moves.genotype(arch)
-                predicted, ms = moves.cost(arch), float(self.measure(g))
-                measured.append({"path": g.path, "digest": g.digest(), "predicted_ms": predicted, "measured_ms": ms})
-                if ms <= cfg.budget * (1.0 - MEASURED_MARGIN) or attempt == MEASURED_REFITS:
-                    break
+            archs = {genotype.digest(): arch}
+
+            def refit(g: Genotype, predicted: float, ms: float) -> Genotype | None:
                 try:
-                    arch, more = descend(arch, predicted * cfg.budget * (1.0 - MEASURED_MARGIN) / ms, step)
+                    a, more = descend(archs[g.digest()], predicted * cfg.budget * (1.0 - MEASURED_MARGIN) / ms, step)
                 except BudgetError:
-                    break  # nothing smaller: the final measurement will say FAIL
-                history += more
+                    return None  # nothing smaller: the final measurement will say FAIL
+                history.extend(more)
+                g2 = moves.genotype(a)
+                archs[g2.digest()] = a
+                return g2
+
+            genotype, measured = self._measured_refits(genotype, refit)
+            arch = archs[genotype.digest()]
         self._timed("descent", t0)
-        genotype = moves.genotype(arch)
         self.reporter.message(
             f"netadapt: {len(history)} iterations, {evaluated[0]} candidates scored with shared weights; "
             f"{genotype.path} at {moves.cost(arch):.4g} {self.cost_model.table.unit}"
@@ -620,21 +623,39 @@ class SearchRun:
         misses, candidates whose table cost is not below ``cost x budget / measured`` are passed over, at most
         ``MEASURED_REFITS`` times (the random counterpart of :meth:`_fit_measured`)."""
         cfg = self.config
+        state = {"i": 0, "limit": float("inf")}
+
+        def refit(g: Genotype, predicted: float, ms: float) -> Genotype | None:
+            state["limit"] = min(state["limit"], predicted * cfg.budget * (1.0 - MEASURED_MARGIN) / ms)
+            nxt = next((j for j in range(state["i"] + 1, len(ranked))
+                        if self.cost_model.genotype_cost(ranked[j]) <= state["limit"]), None)
+            if nxt is None:
+                return None
+            state["i"] = nxt
+            return ranked[nxt]
+
+        _, record = self._measured_refits(ranked[0], refit)
+        return state["i"], record
+
+    def _measured_refits(
+        self, genotype: Genotype, refit: Callable[[Genotype, float, float], Genotype | None]
+    ) -> tuple[Genotype, list[dict]]:
+        """Every strategy's check of its pick in the target runtime: measure it; while it misses the budget (less
+        ``MEASURED_MARGIN``), ask ``refit(genotype, predicted_ms, measured_ms)`` for another pick (None: nothing
+        else to try), at most ``MEASURED_REFITS`` times. Returns the last pick and every measurement."""
+        budget = self.config.budget
         record: list[dict] = []
-        i, limit = 0, float("inf")
         for attempt in range(MEASURED_REFITS + 1):
-            g = ranked[i]
-            predicted = self.cost_model.genotype_cost(g)
-            ms = float(self.measure(g))
-            record.append({"path": g.path, "digest": g.digest(), "predicted_ms": predicted, "measured_ms": ms})
-            if ms <= cfg.budget * (1.0 - MEASURED_MARGIN) or attempt == MEASURED_REFITS:
+            predicted = self.cost_model.genotype_cost(genotype)
+            ms = float(self.measure(genotype))
+            record.append({"path": genotype.path, "digest": genotype.digest(), "predicted_ms": predicted, "measured_ms": ms})
+            if ms <= budget * (1.0 - MEASURED_MARGIN) or attempt == MEASURED_REFITS:
                 break
-            limit = min(limit, predicted * cfg.budget * (1.0 - MEASURED_MARGIN) / ms)
-            nxt = next((j for j in range(i + 1, len(ranked)) if self.cost_model.genotype_cost(ranked[j]) <= limit), None)
+            nxt = refit(genotype, predicted, ms)
             if nxt is None:
                 break
-            i = nxt
-        return i, record
+            genotype = nxt
+        return genotype, record
 
     # -- phase 3: derive and inherit -----------------------------------------------------------------------
 
@@ -699,24 +720,24 @@ class SearchRun:
         a promise about the measured network, not the predicted one."""
         cfg, net = self.config, self.supernet
         band = cfg.budget_band
-        record: list[dict] = []
         steps: list[str] = []
-        for attempt in range(MEASURED_REFITS + 1):
-            predicted = self.cost_model.genotype_cost(genotype)
-            measured = float(self.measure(genotype))
-            record.append({"path": genotype.path, "digest": genotype.digest(), "predicted_ms": predicted, "measured_ms": measured})
-            if measured <= cfg.budget * (1.0 - MEASURED_MARGIN) or attempt == MEASURED_REFITS:
-                break
+        refits = [0]
+
+        def refit(g: Genotype, predicted: float, measured: float) -> Genotype | None:
             target = predicted * cfg.budget / measured * (1.0 - band / 2)
             self.reporter.message(
                 f"derived network measures {measured:.2f} ms (table {predicted:.2f} ms) > budget {cfg.budget:g} ms: "
                 f"deriving again for a table cost <= {target:.2f} ms"
             )
             try:
-                genotype, more = fit_to_budget(net, self.cost_model, target, target * (1.0 - band) if cfg.fill_budget else None)
+                g2, more = fit_to_budget(net, self.cost_model, target, target * (1.0 - band) if cfg.fill_budget else None)
             except BudgetError:
-                break  # nothing smaller in the space: keep the network, the final measurement will say FAIL
-            steps += [f"measured refit {attempt + 1}: {m}" for m in more]
+                return None  # nothing smaller in the space: keep the network, the final measurement will say FAIL
+            refits[0] += 1
+            steps.extend(f"measured refit {refits[0]}: {m}" for m in more)
+            return g2
+
+        genotype, record = self._measured_refits(genotype, refit)
         return genotype, steps, record
 
     # -- phase 4: fine-tune ----------------------------------------------------------------------------------
