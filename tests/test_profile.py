@@ -44,7 +44,7 @@ def measured(request, luts):
 
 def test_profiling_covers_every_entry_in_the_target_runtime(measured):
     lut, backend = measured
-    assert set(lut.entries) == set(entry_modules(SPACE))
+    assert set(lut.entries) == set(entry_modules(SPACE, (8, 8)))
     assert all(e.latency_ms > 0 and e.t_x1_ms > 0 and e.n >= 3 for e in lut.entries.values())
     same_width = [k for k in lut.entries if k.startswith("op:") and k.split(":")[2] == k.split(":")[3]]
     assert same_width and all(lut.entries[k].t_x3_ms is not None for k in same_width)
@@ -54,6 +54,8 @@ def test_profiling_covers_every_entry_in_the_target_runtime(measured):
     card = lut.validation
     assert card["n"] == 4 and {"rmspe", "within_5pct", "within_10pct", "worst", "networks"} <= set(card)
     assert all(n["measured_ms"] > 0 and n["predicted_ms"] > 0 for n in card["networks"])
+    dense = card["dense"]  # dense networks (dcnas) are validated apart: their add entry has no calibration network
+    assert dense["n"] == 3 and all(n["links"] and max(n["links"]) >= 0 and n["measured_ms"] > 0 for n in dense["networks"])
 
 
 def test_lut_round_trip_and_refusals(tmp_path, measured):
@@ -104,7 +106,7 @@ def synthetic_lut(space, seed=0) -> LatencyTable:
     rng = np.random.default_rng(seed)
     entries = {
         k: LutEntry(latency_ms=float(rng.uniform(0.5, 3.0)), fixed_ms=0.1, t_x1_ms=1.0, t_x3_ms=None, p10_ms=0.9, p90_ms=1.1, n=10, cv=0.01, stable=True)
-        for k in entry_modules(space)
+        for k in entry_modules(space, (8, 8))
     }
     return LatencyTable(space=space, resolution=(32, 32), batch=1, target={"backend": "synthetic"}, protocol={}, entries=entries)
 
@@ -364,7 +366,7 @@ def test_int8_entries_are_quantized_with_the_exports_first_last_policy(tmp_path,
 
     int8 = create_backend(name, threads=1, precision="int8")
     fp32 = create_backend(name, threads=1, precision="fp32")
-    mods = entry_modules(SPACE)
+    mods = entry_modules(SPACE, (8, 8))
     rng = np.random.default_rng(0)
 
     def outputs(key):
@@ -405,7 +407,7 @@ def test_ort_int8_entries_take_and_give_uint8_tensors(tmp_path):
     from trisr.runtime.onnxruntime import uint8_boundaries
     from trisr.export.exporters import quantize_onnx_qdq
 
-    module, ci, _ = entry_modules(SPACE)[next(k for k in entry_modules(SPACE) if k.startswith("op:residual"))]
+    module, ci, _ = entry_modules(SPACE, (8, 8))[next(k for k in entry_modules(SPACE, (8, 8)) if k.startswith("op:residual"))]
     x = np.random.default_rng(0).random((1, ci, 16, 16), dtype=np.float32)
     export_onnx(module.eval(), x.shape, tmp_path / "f.onnx")
     quantize_onnx_qdq(tmp_path / "f.onnx", tmp_path / "q.onnx", [x], ())
@@ -429,8 +431,8 @@ def test_bf16_entries_run_with_bf16_boundary_tensors(tmp_path):
     from trisr.runtime.base import load_runner
 
     backend = create_backend("openvino", threads=1, precision="bf16")
-    key = next(k for k in entry_modules(SPACE) if k.startswith("op:conv3x3"))
-    module, ci, _ = entry_modules(SPACE)[key]
+    key = next(k for k in entry_modules(SPACE, (8, 8)) if k.startswith("op:conv3x3"))
+    module, ci, _ = entry_modules(SPACE, (8, 8))[key]
     x = np.random.default_rng(0).random((1, ci, 16, 16), dtype=np.float32)
     y = load_runner(backend, module.eval(), x.shape, tmp_path, entry_io=True).run(x)
     with torch.no_grad():

@@ -139,12 +139,13 @@ def test_study_runs_every_strategy_on_one_table_and_judges_trilevel_against_them
     others; trilevel's verdict counts the other strategies as rivals."""
     root = setup[0]
     out = root / "strategies"
-    cfg = _cfg(setup, zoo=(), random=0, strategies=("netadapt", "hinas"))
-    assert cfg.strategies == ("trilevel", "netadapt", "hinas")
+    cfg = _cfg(setup, zoo=(), random=0, strategies=("netadapt", "hinas", "dcnas"))
+    assert cfg.strategies == ("trilevel", "netadapt", "hinas", "dcnas")
     data = run_study(cfg, out)
     rows = {r["name"]: r for r in data["rows"]}
     b = cfg.budgets_ms[0]
-    for name, strategy in ((f"searched@{b:g}ms", "trilevel"), (f"netadapt@{b:g}ms", "netadapt"), (f"hinas@{b:g}ms", "hinas")):
+    for name, strategy in ((f"searched@{b:g}ms", "trilevel"), (f"netadapt@{b:g}ms", "netadapt"), (f"hinas@{b:g}ms", "hinas"),
+                           (f"dcnas@{b:g}ms", "dcnas")):
         r = rows[name]
         assert r["status"] == "ok" and r["strategy"] == strategy and r["latency_ms"]["median"] > 0, r
         assert r["search"]["supernet_steps"] == {"warmup": 2, "search": 4} and r["search"]["wall_time_s"]["total"] > 0
@@ -161,8 +162,7 @@ def test_study_runs_every_strategy_on_one_table_and_judges_trilevel_against_them
 def test_study_strategies_settings():
     assert StudyConfig(budgets_ms=(10,), strategies=("random", "trilevel")).strategies == ("trilevel", "random")
     assert StudyConfig(budgets_ms=(10,)).strategies == ("trilevel",)
-    with pytest.raises(TrisrError, match="--strategies dcnas is not built yet"):
-        StudyConfig(budgets_ms=(10,), strategies=("dcnas",))
+    assert StudyConfig(budgets_ms=(10,), strategies=("dcnas",)).strategies == ("trilevel", "dcnas")
     with pytest.raises(TrisrError, match="unknown --strategies 'evo'"):
         StudyConfig(budgets_ms=(10,), strategies=("evo",))
     rows = [_r("s10", "searched", 9.0, 34.0, 10.0), _r("hinas@10ms", "strategy", 8.0, 34.2, 10.0)]

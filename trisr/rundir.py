@@ -192,8 +192,10 @@ def load_supernet(run: str | Path, device: str | torch.device = "cpu"):
     path = run / SUPERNET_FILE
     if not path.exists():
         raise TrisrError(f"{run} holds no {SUPERNET_FILE} (runs keep their supernet from this version on)")
+    from trisr.search.strategies import STRATEGY_BY_NAME
+
     cfg = RunConfig.load(run / CONFIG_FILE)
-    net = Supernet(cfg.space, cfg.relax)
+    net = Supernet(cfg.space, cfg.relax, network=STRATEGY_BY_NAME[cfg.strategy].network)
     try:
         net.load_state_dict(load_file(str(path)))
     except Exception as exc:

@@ -34,13 +34,13 @@ def lut_tables(lut) -> list[Table]:
         scales = ", ".join(f"{k} {v:.3f}" for k, v in c.scales.items()) if c.model == "per_op" else f"{c.scales['fixed']:.3f}"
         loo = ", ".join(f"{k} {100 * v:.1f} %" for k, v in c.loo_rmspe.items())
         head.add_row("calibration", f"{c.model}: overhead {c.overhead_ms:.3f} ms, scale {scales}; {c.n} networks; LOO RMSPE {loo}")
-    if lut.validation:
-        v = lut.validation
-        head.add_row(
-            "validation",
-            f"{v['n']} fresh networks: RMSPE {100 * v['rmspe']:.1f} %, within ±5 % {100 * v['within_5pct']:.0f} %, "
-            f"±10 % {100 * v['within_10pct']:.0f} %, max {v['max_abs_err_pct']:.1f} %",
-        )
+    for label, v in (("validation", lut.validation), ("validation, dense", (lut.validation or {}).get("dense"))):
+        if v:
+            head.add_row(
+                label,
+                f"{v['n']} fresh networks: RMSPE {100 * v['rmspe']:.1f} %, within ±5 % {100 * v['within_5pct']:.0f} %, "
+                f"±10 % {100 * v['within_10pct']:.0f} %, max {v['max_abs_err_pct']:.1f} %",
+            )
     entries = Table(title=f"entries @ {h}x{w} LR (ms)")
     for col in ("entry", "latency_ms", "fixed_ms", "alone (x1)", "x3", "p10–p90", "cv", "n"):
         entries.add_column(col, justify="left" if col == "entry" else "right")

@@ -74,7 +74,7 @@ def study_cmd(
     zoo: str = typer.Option("espcn,fsrcnn,span,imdn,esrt_lite", "--zoo", help="Zoo families to scale to each budget ('' for none; see trisr zoo)."),
     random: int = typer.Option(3, "--random", help="Random architectures of the space per budget, predicted cost in [0.9 B, B]."),
     strategies: str = typer.Option("trilevel", "--strategies", help="Search strategies run at every budget, comma-separated "
-        "(trilevel, hinas, netadapt, random; trilevel is always run: the verdicts judge it against every other row)."),
+        "(trilevel, hinas, dcnas, netadapt, random; trilevel is always run: the verdicts judge it against every other row)."),
     finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Training steps of every network (default: the preset's fine-tune)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Supernet warm-up steps of each search."),
     search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Search steps of each search."),

@@ -23,7 +23,7 @@ from pathlib import Path
 from trisr.errors import CostTableError, TrisrError
 from trisr.io import read_json
 from trisr.space.config import SpaceConfig
-from trisr.space.cost import CostTable, op_key
+from trisr.space.cost import ADD_KEY, CostTable, op_key
 from trisr.space.genotype import Genotype
 
 LUT_SCHEMA_VERSION = 1
@@ -80,7 +80,7 @@ class LatencyTable:
             raise CostTableError(f"latency table has no entry {key!r} (profile the space again)") from None
 
     def genotype_keys(self, genotype: Genotype) -> list[str]:
-        keys = ["head", "tail"] + ["up"] * genotype.path.count("U")
+        keys = ["head", "tail"] + ["up"] * genotype.path.count("U") + [ADD_KEY] * genotype.num_links
         for c in range(len(genotype.ops)):
             ch = genotype.cell_channels(c)
             keys += [op_key(name, ch[i], ch[i + 1]) for i, name in enumerate(genotype.cell_op_names(c))]

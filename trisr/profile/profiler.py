@@ -28,13 +28,26 @@ from trisr.progress import Reporter
 from trisr.runtime.base import Backend, load_runner
 from trisr.runtime.timing import Timing, TimingProtocol
 from trisr.space.config import SpaceConfig
-from trisr.space.cost import op_key
+from trisr.space.cost import ADD_KEY, op_key
 from trisr.space.genotype import Genotype
 from trisr.space.ops import Head, Tail, TailEntry, UpBlock, create_op
 from trisr.space.tree import Tree
 
 
-def entry_modules(space: SpaceConfig) -> dict[str, tuple[nn.Module, int, nn.Module | None]]:
+class LinkAdd(nn.Module):
+    """The ``add`` entry: a dense connection adds another full-size feature map to a block's input. The other
+    operand is a constant of the same shape, so the runtime streams two distinct tensors as the network does
+    (``x + x`` would read one tensor twice, from cache)."""
+
+    def __init__(self, nf: int, resolution: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("other", torch.randn(1, nf, *resolution))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.other
+
+
+def entry_modules(space: SpaceConfig, resolution: tuple[int, int]) -> dict[str, tuple[nn.Module, int, nn.Module | None]]:
     """key -> (module alone, input channels, three-copy chain or None), default-initialised weights."""
     torch.manual_seed(0)
     conv_sc = space.derived_shortcut == "conv"
@@ -46,6 +59,7 @@ def entry_modules(space: SpaceConfig) -> dict[str, tuple[nn.Module, int, nn.Modu
         "head": (Head(space.nf), 3, None),
         "up": (UpBlock(space.nf, space.variant), space.nf, nn.Sequential(*(UpBlock(space.nf, space.variant) for _ in range(3)))),
         "tail": (TailEntry(Tail(space.nf, space.scale, space.variant, space.skip, space.output)), space.nf, None),
+        ADD_KEY: (LinkAdd(space.nf, resolution), space.nf, nn.Sequential(*(LinkAdd(space.nf, resolution) for _ in range(3)))),
     }
     for name, ci, co in itertools.product(space.ops, space.widths, space.widths):
         chain = nn.Sequential(*(op(name, ci, co) for _ in range(3))) if ci == co else None
@@ -75,7 +89,7 @@ def profile_entries(
 ) -> dict[str, LutEntry]:
     reporter = reporter or Reporter()
     h, w = resolution
-    modules = entry_modules(space)
+    modules = entry_modules(space, resolution)
     jobs = [(k, m, ci, False) for k, (m, ci, _) in modules.items()]
     jobs += [(k, chain, ci, True) for k, (_, ci, chain) in modules.items() if chain is not None]
     reporter.phase(f"profile entries @ {h}x{w} LR", len(jobs))
@@ -130,18 +144,24 @@ def _estimated_fixed(key: str, space: SpaceConfig, fixed: dict[str, float]) -> f
 # -- whole networks ----------------------------------------------------------------------------------------
 
 
-def sample_genotypes(space: SpaceConfig, n: int, seed: int) -> list[Genotype]:
-    """Architectures spread over the space: nodes (depths) cycled, ops and widths uniform."""
+def sample_genotypes(space: SpaceConfig, n: int, seed: int, dense: bool = False) -> list[Genotype]:
+    """Architectures spread over the space: nodes (depths) cycled, ops and widths uniform. ``dense``: networks of
+    the dense network level (``--strategy dcnas``): the chain's depths beyond the stem, and every block after the
+    stem adds one earlier output drawn uniformly (never none, so each network exercises its table's ``add`` entry)."""
     rng = np.random.default_rng(seed)
-    tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem)
-    nodes = rng.permutation(np.resize(np.arange(len(tree)), max(n, len(tree))))[:n]
+    tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem, chain=dense)
+    depths = np.arange(1 if dense else 0, len(tree))  # dense: past the stem-only network, which has no block to link
+    nodes = rng.permutation(np.resize(depths, max(n, len(depths))))[:n]
     out = []
     for v in nodes:
         path = tree.blocks(int(v))
         k = path.count("C")
         ops = rng.integers(0, space.num_ops, (k, space.ops_per_cell)).tolist()
         widths = rng.integers(0, space.num_widths, (k, space.edges_per_cell)).tolist()
-        out.append(Genotype(space, path, ops, widths, node_index=int(v)))
+        links = None
+        if dense:
+            links = [-1] * space.num_stem + [int(rng.integers(0, b - 1)) for b in range(space.num_stem + 1, len(path) + 1)]
+        out.append(Genotype(space, path, ops, widths, node_index=int(v), links=links))
     return out
 
 
@@ -255,13 +275,21 @@ def profile(
 
 def validate_lut(lut: LatencyTable, backend: Backend, n: int, seed: int, protocol: TimingProtocol, reporter: Reporter) -> dict:
     """Measure ``n`` fresh sampled architectures end to end; store and return the scorecard."""
-    gens = sample_genotypes(lut.space, n, seed + 7_000_003)  # a stream disjoint from calibration's
-    measured = measure_networks(backend, gens, lut.resolution, protocol, reporter, "validate (fresh networks)")
-    predicted = [lut.predict_ms(g) for g in gens]
-    card = scorecard(predicted, measured)
-    card["networks"] = [
-        {"path": g.path, "digest": g.digest(), "predicted_ms": p, "measured_ms": m} for g, p, m in zip(gens, predicted, measured)
-    ]
+    def card_of(gens: list[Genotype], title: str) -> dict:
+        measured = measure_networks(backend, gens, lut.resolution, protocol, reporter, title)
+        predicted = [lut.predict_ms(g) for g in gens]
+        card = scorecard(predicted, measured)
+        card["networks"] = [
+            {"path": g.path, "digest": g.digest(), "links": g.links, "predicted_ms": p, "measured_ms": m}
+            for g, p, m in zip(gens, predicted, measured)
+        ]
+        return card
+
+    card = card_of(sample_genotypes(lut.space, n, seed + 7_000_003), "validate (fresh networks)")  # disjoint from calibration
     card["seed"] = seed
+    if ADD_KEY in lut.entries and n >= 3:
+        # Dense networks (dcnas) are priced with the add entry, fitted by no calibration network: check them apart.
+        card["dense"] = card_of(sample_genotypes(lut.space, max(3, n // 3), seed + 9_000_011, dense=True),
+                                "validate (fresh dense networks)")
     lut.validation = card
     return card

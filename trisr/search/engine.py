@@ -166,9 +166,9 @@ class SearchRun:
         self.config = config
         space = config.space
         torch.manual_seed(config.seed)  # identical supernet initialisation on every rank
-        self.supernet = Supernet(space, config.relax).to(self.device)
         #: The strategy's row of trisr/search/strategies.py: what differs between strategies.
         self.strategy = STRATEGY_BY_NAME[config.strategy]
+        self.supernet = Supernet(space, config.relax, network=self.strategy.network).to(self.device)
         if self.strategy.share_cells_by_depth:
             from trisr.search.hinas import share_cells_by_depth
 
@@ -339,7 +339,9 @@ class SearchRun:
             loss = lr.new_zeros(())
             for mode in ("max", "min", "random", "random"):  # sandwich rule, pretraining form
                 widths, _ = net.width_distribution(mode, 0.0)
-                loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths)), hr)
+                links = net.link_weights()  # dense level: a connection drawn per pass from the (near-uniform) start
+                links = None if links is None else links.detach()
+                loss = loss + F.l1_loss(net(lr, ArchWeights(alpha, gamma, widths, links=links)), hr)
             optimizer_step(loss, params, opt, self.info, phase.clip, sched)
             done = step + 1
             self._trace("warmup", done, 0.0, net, lr)
@@ -364,13 +366,14 @@ class SearchRun:
         """F-bar of method.md §9.1: a_alpha * F(alpha relaxed, widths max, gamma) +
         a_omega * F(alpha uniform, widths sampled/relaxed, gamma)."""
         net, cfg, cm = self.supernet, self.config, self.cost_model
+        links = net.link_weights("probs")  # dense level: each node's expected add; None on the tree
         max_w, _ = net.width_distribution("max", 0.0)
-        f_ops = cm.expected(alpha, max_w, gamma)
+        f_ops = cm.expected(alpha, max_w, gamma, links)
         if net.space.num_widths == 1:
             return f_ops, {"cost_ops": f_ops.item()}
         widths, _ = net.width_distribution("sample", radius)
         uniform = torch.full_like(alpha, 1.0 / alpha.shape[-1])
-        f_widths = cm.expected(uniform, widths, gamma)
+        f_widths = cm.expected(uniform, widths, gamma, links)
         total = cfg.a_alpha * f_ops + cfg.a_omega * f_widths
         return total, {"cost_ops": f_ops.item(), "cost_widths": f_widths.item()}
 
@@ -410,7 +413,8 @@ class SearchRun:
             rec = lr.new_zeros(())
             for mode in passes:
                 widths, masked = net.width_distribution(mode, r)
-                rec = rec + loss_fn(net(lr, ArchWeights(alpha, gamma, widths, masked)), hr)
+                links = net.link_weights()  # dense level: path-level sampling, one draw per pass
+                rec = rec + loss_fn(net(lr, ArchWeights(alpha, gamma, widths, masked, links)), hr)
             cost, cost_parts = self._expected_cost(alpha, gamma, r)
             # Calibrate the cost weight from rank 0's first step so every rank uses the same value.
             if cfg.budget is not None and not self.controller.calibrated:
@@ -432,7 +436,9 @@ class SearchRun:
             loss = lr.new_zeros(())
             for mode in passes:
                 widths, masked = net.width_distribution(mode, r)
-                loss = loss + loss_fn(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked)), hr)
+                links = net.link_weights()
+                links = None if links is None else links.detach()
+                loss = loss + loss_fn(net(lr, ArchWeights(alpha, gamma, widths.detach(), masked, links)), hr)
             optimizer_step(loss, w_params, w_opt, info, phase.clip, w_sched, also_zero=(a_opt,))
             done = step + 1
             if done % cfg.control_every == 0 or done == phase.steps:
@@ -667,6 +673,9 @@ class SearchRun:
             "node": float(R.top2_margin(net.gamma.detach()[None])[0]),
             "width_min": float(R.top2_margin(net.omega.detach()).min()),
         }
+        if net.dense:  # strongest against second connection of each block (valid columns only)
+            beta = net.beta.detach().masked_fill(~net.beta_valid, float("-inf"))[1:]
+            margins["link_min"] = float(beta.topk(2, dim=-1).values.diff(dim=-1).abs().min())
         argmax_cost = self.cost_model.genotype_cost(genotype)
         steps: list[str] = []
         if cfg.budget is not None:
@@ -829,7 +838,8 @@ def build_summary(cfg, model, metrics, cost_model, derivation, elapsed, history,
     h, w = cfg.cost_resolution
     cost = cost_model.genotype_cost(g)
     return {
-        "genotype": {"path": g.path, "node_index": g.node_index, "digest": g.digest()},
+        "genotype": {"path": g.path, "node_index": g.node_index, "digest": g.digest(),
+                     **({"links": g.links} if g.links is not None else {})},
         "params": count_params(model),
         "macs": count_macs(model, (1, 3, h, w)),
         "macs_resolution": [h, w],

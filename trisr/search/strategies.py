@@ -28,6 +28,8 @@ class Strategy:
     share_cells_by_depth: bool = False
     #: The search runs down to a budget and cannot run without one (netadapt's descent).
     needs_budget: bool = False
+    #: Network level of the supernet (trisr.space.supernet.NETWORKS): the paper's tree, or DCNAS's dense chain.
+    network: str = "tree"
     #: RunConfig fields this strategy sets unless the user overrides them (``relax``: RelaxConfig fields). Plain
     #: values, so that the CLI reads this table without importing torch.
     defaults: dict = field(default_factory=dict)
@@ -56,6 +58,16 @@ STRATEGY_TABLE: tuple[Strategy, ...] = (
         defaults={"relax": {"op": "softmax", "node": "softmax", "width": "softmax"}, "order_penalty": "none"},
     ),
     Strategy(
+        "dcnas",
+        "DCNAS: densely connected network level (one chain of blocks, each may add one earlier output, head "
+        "included), path-level sampling of the connections and channel-level sampling of the widths, softmax "
+        "over ops and depths, strongest connection kept per block",
+        "differentiable",
+        passes=("sample",),
+        network="dense",
+        defaults={"relax": {"op": "softmax", "node": "softmax", "width": "gumbel"}, "order_penalty": "none"},
+    ),
+    Strategy(
         "netadapt",
         "NetAdaptV2: ordered-dropout supernet (largest network + one random sub-network per step), then multi-layer "
         "coordinate descent from the largest network, scored with shared weights, by latency-table steps",
@@ -71,8 +83,8 @@ STRATEGY_TABLE: tuple[Strategy, ...] = (
 )
 STRATEGY_BY_NAME = {s.name: s for s in STRATEGY_TABLE}
 STRATEGIES = tuple(STRATEGY_BY_NAME)
-#: Named by issue 11 but not built: refused by name with one line.
-PLANNED_STRATEGIES = ("dcnas",)
+#: Strategies named by an issue but not built yet: refused by name with one line.
+PLANNED_STRATEGIES: tuple[str, ...] = ()
 
 
 def get_strategy(name: str) -> Strategy:
@@ -87,4 +99,5 @@ def get_strategy(name: str) -> Strategy:
 
 
 def strategy_help() -> str:
-    return "; ".join(f"{s.name}: {s.help}" for s in STRATEGY_TABLE) + f". Not built yet: {', '.join(PLANNED_STRATEGIES)}."
+    planned = f". Not built yet: {', '.join(PLANNED_STRATEGIES)}" if PLANNED_STRATEGIES else ""
+    return "; ".join(f"{s.name}: {s.help}" for s in STRATEGY_TABLE) + planned + "."

@@ -37,6 +37,11 @@ def op_key(op: str, c_in: int, c_out: int) -> str:
     return f"op:{op}:{c_in}:{c_out}"
 
 
+#: A dense connection of ``--strategy dcnas``: one elementwise add of two nf-channel maps at LR. Tables written
+#: before it existed lack the entry, so pricing a dense network with them fails (never 0 ms).
+ADD_KEY = "add"
+
+
 @dataclass
 class CostTable:
     metric: str
@@ -119,6 +124,8 @@ def analytic_cost_table(space: SpaceConfig, metric: str, resolution: tuple[int, 
         "head": cost(Head(space.nf), (1, 3, h, w)),
         "up": cost(UpBlock(space.nf, space.variant), feat),
         "tail": cost(TailEntry(Tail(space.nf, space.scale, space.variant, space.skip, space.output)), feat),
+        # thop convention (trisr/space/count.py): additions count zero MACs, and an add has no parameters.
+        ADD_KEY: 0.0,
     }
     for op, c_in, c_out in itertools.product(space.ops, space.widths, space.widths):
         module = create_op(op, c_in, c_out, conv_shortcut=conv_sc, dws_expansion=space.dws_expansion)
@@ -139,6 +146,7 @@ class CostModel:
     the path, tail), and for the network ``sum_v g_v cost(v)``."""
 
     def __init__(self, table: CostTable, space: SpaceConfig, tree: Tree) -> None:
+        """A chain tree (``tree.chain``, the dense network level) needs the table's ``add`` entry up front."""
         table.check_space(space)
         if space.variant != "B":
             raise TrisrError("cost models cover variant B (all blocks at LR resolution)")
@@ -150,6 +158,23 @@ class CostModel:
         self.head, self.up, self.tail = table.get("head"), table.get("up"), table.get("tail")
         cells, ups = tree.incidence
         self.cell_incidence, self.up_incidence = cells.double(), ups.double()
+        self.add = self._add_cost() if tree.chain else None
+        if tree.chain:
+            # node x node: which blocks (tree nodes after the root) lie on each node's prefix.
+            inc = torch.zeros(len(tree), len(tree), dtype=torch.float64)
+            for n in tree.nodes:
+                for p in tree.path(n.index):
+                    inc[n.index, p.index] = 1.0
+            self.node_incidence = inc
+
+    def _add_cost(self) -> float:
+        try:
+            return self.table.get(ADD_KEY)
+        except CostTableError:
+            raise CostTableError(
+                f"cost table ({self.table.metric}, {self.table.descriptor.get('kind', '?')}) has no '{ADD_KEY}' entry, "
+                "which dense networks (--strategy dcnas) need; profile the target again with this trisr version"
+            ) from None
 
     def cell_costs(self, alpha: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
         """alpha (cells, slots, ops), widths (cells, edges, n_widths) distributions -> (cells,) cost."""
@@ -169,14 +194,25 @@ class CostModel:
             per_node = per_node + self.up_incidence.to(dev).sum(1) * self.up
         return per_node + self.head + self.tail
 
-    def expected(self, alpha: torch.Tensor, widths: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-        return gamma.double() @ self.node_costs(alpha, widths)
+    def expected(
+        self, alpha: torch.Tensor, widths: torch.Tensor, gamma: torch.Tensor, links: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``links`` (dense network level): (nodes, 1 + sources) link distributions, column 0 = no link; each
+        node on a prefix adds ``P(link) x add``."""
+        per_node = self.node_costs(alpha, widths)
+        if links is not None:
+            assert self.add is not None, "link distributions need a chain tree"
+            p_link = 1.0 - links.double()[:, 0]
+            per_node = per_node + self.add * (self.node_incidence.to(p_link.device) @ p_link)
+        return gamma.double() @ per_node
 
     def genotype_cost(self, genotype: Genotype) -> float:
         """Table sum of a derived network (what the expectation gives at one-hot weights)."""
         if genotype.space.fingerprint() != self.space.fingerprint():
             raise TrisrError("genotype and cost model describe different search spaces")
         total = self.head + self.tail + self.up * genotype.path.count("U")
+        if genotype.num_links:
+            total += genotype.num_links * (self.add if self.add is not None else self._add_cost())
         for c in range(len(genotype.ops)):
             chans = genotype.cell_channels(c)
             for i, name in enumerate(genotype.cell_op_names(c)):

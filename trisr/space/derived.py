@@ -50,6 +50,8 @@ class DerivedNet(nn.Module):
             else:
                 blocks.append(UpBlock(space.nf, space.variant))
         self.blocks = nn.Sequential(*blocks)
+        #: Dense connections (schema v2): block k also adds output ``links[k-1]`` to its input; None = chain.
+        self.links = None if genotype.links is None else list(genotype.links)
         self.tail = Tail(space.nf, space.scale, space.variant, space.skip, space.output)
 
     @property
@@ -59,4 +61,10 @@ class DerivedNet(nn.Module):
         return self.genotype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.blocks(self.head(x)), x)
+        if self.links is None:
+            return self.tail(self.blocks(self.head(x)), x)
+        outs = [self.head(x)]  # outs[k] = output of block k, outs[0] the head's
+        for block, j in zip(self.blocks, self.links):
+            h = outs[-1] if j < 0 else outs[-1] + outs[j]
+            outs.append(block(h))
+        return self.tail(outs[-1], x)

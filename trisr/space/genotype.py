@@ -11,20 +11,28 @@ from trisr.errors import TrisrError
 from trisr.io import read_json
 from trisr.space.config import SpaceConfig
 
-GENOTYPE_SCHEMA_VERSION = 1
+#: Version 2 adds ``links`` (the dense network level of ``--strategy dcnas``). A chain genotype (no links) is still
+#: written as version 1, so its file and digest are what they always were and older trisr versions read it.
+GENOTYPE_SCHEMA_VERSION = 2
+CHAIN_SCHEMA_VERSION = 1
 
 
 @dataclass
 class Genotype:
     """path: blocks after the head, stem included ("C" cell, "U" up block);
     ops: one row of op ids per cell (indexing ``space.ops``); widths: one row of width ids per cell
-    (indexing ``space.widths``). ``node_index`` is the tree node the path came from, when known."""
+    (indexing ``space.widths``). ``node_index`` is the tree node the path came from, when known.
+
+    ``links`` (schema version 2, dense networks): one entry per block of ``path``. Block ``k`` (1-based) reads
+    the output of block ``k - 1`` (output 0 is the head's), plus, when ``links[k-1] >= 0``, the earlier output
+    ``links[k-1]`` in ``[0, k - 2]``, added to it. ``None`` is the plain chain of the tree space."""
 
     space: SpaceConfig
     path: str
     ops: list[list[int]]
     widths: list[list[int]]
     node_index: int | None = None
+    links: list[int] | None = None
     schema_version: int = field(default=GENOTYPE_SCHEMA_VERSION)
 
     #: Which kind of architecture this is (``trisr.zoo.ZooSpec`` is the other): run folders, checkpoints and
@@ -32,7 +40,17 @@ class Genotype:
     kind = "trisr"
 
     def __post_init__(self) -> None:
+        self.schema_version = CHAIN_SCHEMA_VERSION if self.links is None else GENOTYPE_SCHEMA_VERSION
         self.validate()
+
+    @property
+    def dense(self) -> bool:
+        return self.links is not None
+
+    @property
+    def num_links(self) -> int:
+        """Dense connections the network adds (each one is an elementwise add at nf channels)."""
+        return 0 if self.links is None else sum(1 for j in self.links if j >= 0)
 
     @property
     def scale(self) -> int:
@@ -58,6 +76,12 @@ class Genotype:
         for row in self.widths:
             if len(row) != s.edges_per_cell or any(not 0 <= w < s.num_widths for w in row):
                 err.append(f"bad widths row {row}: {s.edges_per_cell} ids in [0, {s.num_widths})")
+        if self.links is not None:
+            if len(self.links) != len(self.path):
+                err.append(f"need one link per block ({len(self.path)}), got {len(self.links)}")
+            for k, j in enumerate(self.links, start=1):
+                if j != -1 and not 0 <= j <= k - 2:
+                    err.append(f"block {k} may link to an earlier output in [0, {k - 2}] or -1 (none), not {j}")
         if err:
             raise TrisrError("invalid genotype: " + "; ".join(err))
 
@@ -70,24 +94,29 @@ class Genotype:
         return [self.space.ops[o] for o in self.ops[cell]]
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "schema_version": self.schema_version,
             "space": self.space.to_dict(),
             "path": self.path,
             "node_index": self.node_index,
             "ops": [list(r) for r in self.ops],
             "widths": [list(r) for r in self.widths],
-            # Human-readable echo; ignored on load.
-            "readable": [
-                {"ops": self.cell_op_names(i), "channels": self.cell_channels(i)} for i in range(len(self.ops))
-            ],
         }
+        if self.links is not None:
+            d["links"] = list(self.links)
+        # Human-readable echo; ignored on load.
+        d["readable"] = [{"ops": self.cell_op_names(i), "channels": self.cell_channels(i)} for i in range(len(self.ops))]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Genotype":
         version = d.get("schema_version")
-        if version != GENOTYPE_SCHEMA_VERSION:
-            raise TrisrError(f"genotype schema version {version} is not supported (expected {GENOTYPE_SCHEMA_VERSION})")
+        if version not in (CHAIN_SCHEMA_VERSION, GENOTYPE_SCHEMA_VERSION):
+            raise TrisrError(
+                f"genotype schema version {version} is not supported (expected {CHAIN_SCHEMA_VERSION} or {GENOTYPE_SCHEMA_VERSION})"
+            )
+        if (version == GENOTYPE_SCHEMA_VERSION) != ("links" in d):
+            raise TrisrError(f"invalid genotype: schema version {version} {'needs' if version == 2 else 'has no'} 'links'")
         try:
             return cls(
                 space=SpaceConfig.from_dict(d["space"]),
@@ -95,6 +124,7 @@ class Genotype:
                 ops=[[int(o) for o in r] for r in d["ops"]],
                 widths=[[int(w) for w in r] for r in d["widths"]],
                 node_index=d.get("node_index"),
+                links=None if d.get("links") is None else [int(j) for j in d["links"]],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TrisrError(f"invalid genotype: {exc!r}") from None

@@ -11,6 +11,11 @@ Levels and their parameters:
   output by the output edge's mask, dwsblock's hidden layer by ``sum_k p_k 1[ch < e*w_k]`` of the input
   edge), so at one-hot widths the masked supernet computes exactly the inherited derived network;
 * network level, ``gamma`` (tree nodes): ``out = sum_v g_v * h_v`` over every node, then the tail.
+* dense network level (``network="dense"``, ``--strategy dcnas``): the tree is one chain of blocks whose
+  prefixes are the depths ``gamma`` weighs, and ``beta`` (nodes x (1 + sources)) lets each block add one earlier
+  output (head included; column 0 = none) to its input. Each pass draws one connection per block by
+  straight-through Gumbel (path-level sampling: one extra tensor per block, so memory stays bounded) while
+  the width draws run each edge on a sampled channel prefix (channel-level sampling).
 
 Candidates and subtrees whose relaxed weight is exactly 0 are skipped: they contribute nothing and get
 no gradient, so skipping is exact (§5 item 5), and the saving grows as the radius rises.
@@ -30,6 +35,10 @@ from trisr.space.ops import Head, Tail, UpBlock, create_op
 from trisr.space.tree import Tree
 
 WIDTH_MODES = ("sample", "max", "min", "random", "argmax")
+#: Network levels: the paper's tree, or DCNAS's densely connected chain (docs/strategies.md).
+NETWORKS = ("tree", "dense")
+#: Logit of an impossible connection (a later output): finite, so softmax and its gradient stay finite.
+_MASKED = -1e9
 WIDTH_RELAXATIONS = ("gumbel",) + R.RELAXATIONS
 
 
@@ -62,6 +71,8 @@ class ArchWeights:
     widths: torch.Tensor
     #: True when ``widths`` are probabilities to be applied as channel masks at full width.
     masked: bool = False
+    #: Dense network level only: (nodes, 1 + sources) one-hot (straight-through) connection per node.
+    links: torch.Tensor | None = None
 
 
 class MixedOp(nn.Module):
@@ -120,14 +131,19 @@ class SuperCell(nn.Module):
 
 
 class Supernet(nn.Module):
-    def __init__(self, space: SpaceConfig, relax: RelaxConfig | None = None, init_std: float = 1e-3) -> None:
+    def __init__(
+        self, space: SpaceConfig, relax: RelaxConfig | None = None, init_std: float = 1e-3, network: str = "tree"
+    ) -> None:
         super().__init__()
         if space.variant != "B":
             # Variant A mixes nodes of different resolution; see docs/method.md (method.md §11 item 1).
             raise ValueError("the supernet implements variant B only (variant A is supported for derived networks)")
+        if network not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
         self.space = space
         self.relax = relax or RelaxConfig()
-        self.tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem)
+        self.network = network
+        self.tree = Tree(space.num_cell_path_search, space.num_up, space.num_stem, chain=network == "dense")
         self.head = Head(space.nf)
         self.cells = nn.ModuleList(SuperCell(space) for _ in range(self.tree.num_cells))
         self.ups = nn.ModuleList(UpBlock(space.nf, space.variant) for _ in range(self.tree.num_ups))
@@ -144,11 +160,24 @@ class Supernet(nn.Module):
         self.register_buffer("gamma_frozen", torch.full((1,), -1, dtype=torch.long))
         widths = torch.tensor(space.widths)
         self.register_buffer("width_masks", (torch.arange(space.nf)[None, :] < widths[:, None]).float())
+        if network == "dense":
+            # Node v is block k = num_stem + v of the chain; it may add output j in [0, k - 2] (column 1 + j).
+            n_src = space.num_stem + n_nodes - 2
+            self.beta = nn.Parameter(init_std * torch.randn(n_nodes, 1 + n_src))
+            valid = torch.zeros(n_nodes, 1 + n_src, dtype=torch.bool)
+            valid[:, 0] = True
+            for v in range(1, n_nodes):
+                valid[v, 1 : space.num_stem + v] = True
+            self.register_buffer("beta_valid", valid)
 
     # -- parameters --------------------------------------------------------------------------------------
 
+    @property
+    def dense(self) -> bool:
+        return self.network == "dense"
+
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [self.alpha, self.omega, self.gamma]
+        return [self.alpha, self.omega, self.gamma] + ([self.beta] if self.dense else [])
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
@@ -197,9 +226,24 @@ class Supernet(nn.Module):
             return self._relax_rows(self.relax.width, self.omega, radius, self.omega_frozen), True
         raise ValueError(f"width mode must be one of {WIDTH_MODES}, got {mode!r}")
 
+    def link_weights(self, mode: str = "sample", generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Dense network level: one connection per node, "sample" (straight-through Gumbel, path-level sampling),
+        "argmax" (one-hot of the strongest), or "probs" (the softmax, for the expected cost); None for the tree."""
+        if not self.dense:
+            return None
+        logits = self.beta.masked_fill(~self.beta_valid, _MASKED)
+        if mode == "probs":
+            return torch.softmax(logits, -1)
+        if mode == "sample":
+            return R.gumbel_st(logits, generator=generator)
+        if mode == "argmax":
+            return torch.nn.functional.one_hot(self.link_choice(), logits.shape[-1]).to(logits.dtype)
+        raise ValueError(f"link mode must be sample, argmax or probs, got {mode!r}")
+
     def arch_weights(self, radius: float, width_mode: str = "sample", generator=None) -> ArchWeights:
         widths, masked = self.width_distribution(width_mode, radius, generator)
-        return ArchWeights(self.relaxed_alpha(radius), self.relaxed_gamma(radius), widths, masked)
+        links = self.link_weights("sample" if width_mode == "sample" else "argmax", generator)
+        return ArchWeights(self.relaxed_alpha(radius), self.relaxed_gamma(radius), widths, masked, links)
 
     # -- forward ----------------------------------------------------------------------------------------
 
@@ -230,8 +274,13 @@ class Supernet(nn.Module):
             return self.cells[c](h, arch.alpha[c], alpha_live[c], channels, scores, masks)
 
         h = self.head(x)
+        outs = [h]  # dense level: every block output in chain order, the head's first
         for c in range(self.tree.num_stem):
             h = run_cell(c, h)
+            outs.append(h)
+        if self.dense and arch.links is None:
+            raise ValueError("a dense supernet needs link weights (Supernet.link_weights)")
+        link_idx = arch.links.detach().argmax(-1).tolist() if arch.links is not None else None
         need = self.tree.needed(gamma_live)
         feats: dict[int, torch.Tensor] = {0: h}
         out = arch.gamma[0] * h if gamma_live[0] else None
@@ -239,11 +288,17 @@ class Supernet(nn.Module):
             if not need[node.index]:
                 continue
             parent = feats[node.parent]
+            if link_idx is not None and link_idx[node.index] > 0:
+                # Only the drawn connection runs; its straight-through weight is exactly 1 forward.
+                col = link_idx[node.index]
+                parent = parent + arch.links[node.index, col] * outs[col - 1]
             if node.prefix.endswith("C"):
                 h = run_cell(node.instance, parent)
             else:
                 h = self.ups[node.instance](parent)
             feats[node.index] = h
+            if link_idx is not None:
+                outs.append(h)  # chain order; a skipped (unneeded) node has no needed successor, so indices hold
             if gamma_live[node.index]:
                 g = arch.gamma[node.index]
                 out = g * h if out is None else out + g * h
@@ -261,18 +316,29 @@ class Supernet(nn.Module):
         frozen = int(self.gamma_frozen[0])
         return frozen if frozen >= 0 else int(self.gamma.detach().argmax())
 
-    def derive(self, node: int | None = None, ops=None, widths=None) -> Genotype:
-        """The argmax architecture (method.md §10.1), or the given overrides, as a genotype."""
+    def link_choice(self) -> torch.Tensor:
+        """Dense level: the strongest connection column of every node (0 = none)."""
+        return self.beta.detach().masked_fill(~self.beta_valid, _MASKED).argmax(-1)
+
+    def derive(self, node: int | None = None, ops=None, widths=None, links=None) -> Genotype:
+        """The argmax architecture (method.md §10.1), or the given overrides, as a genotype. ``links``: dense
+        level, a connection column per node (``link_choice()`` by default)."""
         node = self.node_choice() if node is None else node
         ops = self.op_choice() if ops is None else ops
         widths = self.width_choice() if widths is None else widths
         cells = self.cells_on_path(node)
+        genotype_links = None
+        if self.dense:
+            links = self.link_choice() if links is None else links
+            # Stem blocks read the chain only; column c of a node is output c - 1, column 0 none.
+            genotype_links = [-1] * self.tree.num_stem + [int(links[n.index]) - 1 for n in self.tree.path(node)]
         return Genotype(
             space=self.space,
             path=self.tree.blocks(node),
             ops=[ops[c].tolist() for c in cells],
             widths=[widths[c].tolist() for c in cells],
             node_index=node,
+            links=genotype_links,
         )
 
     def cells_on_path(self, node: int) -> list[int]:
@@ -291,10 +357,19 @@ class Supernet(nn.Module):
             ops[c] = torch.tensor(genotype.ops[row])
             widths[c] = torch.tensor(genotype.widths[row])
         dtype = self.alpha.dtype
+        links = None
+        if self.dense:
+            if genotype.links is None or any(j >= 0 for j in genotype.links[: self.tree.num_stem]):
+                raise ValueError("a dense supernet selects dense genotypes whose stem reads the chain only")
+            cols = self.link_choice().clone()
+            for k, n in enumerate(self.tree.path(node)):
+                cols[n.index] = genotype.links[self.tree.num_stem + k] + 1
+            links = F.one_hot(cols, self.beta.shape[-1]).to(dtype)
         return ArchWeights(
             alpha=F.one_hot(ops, self.space.num_ops).to(dtype),
             gamma=F.one_hot(torch.tensor(node), len(self.tree)).to(dtype),
             widths=F.one_hot(widths, self.space.num_widths).to(dtype),
+            links=links,
         )
 
     # -- freezing -------------------------------------------------------------------------------------------

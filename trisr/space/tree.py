@@ -29,10 +29,13 @@ class Tree:
     supernet's cell list (stem cells first, then C edges in node order).
     """
 
-    def __init__(self, max_cells: int, max_ups: int, num_stem: int = 1) -> None:
+    def __init__(self, max_cells: int, max_ups: int, num_stem: int = 1, chain: bool = False) -> None:
+        """``chain=True``: the dense network level (``--strategy dcnas``) has no branching, one fixed block order
+        (every cell, then every up block) whose prefixes are the candidate depths, node ``v`` = ``v`` blocks."""
         self.max_cells = max_cells
         self.max_ups = max_ups
         self.num_stem = num_stem
+        self.chain = chain
         nodes: list[TreeNode] = []
         n_cells, n_ups = num_stem, 0
         stack: list[tuple[str, int | None]] = [("", None)]
@@ -45,9 +48,10 @@ class Tree:
                 instance, n_ups = n_ups, n_ups + 1
             index = len(nodes)
             nodes.append(TreeNode(index, prefix, parent, instance))
-            if prefix.count("C") < max_cells:
+            more_cells, more_ups = prefix.count("C") < max_cells, prefix.count("U") < max_ups
+            if more_cells:
                 stack.append((prefix + "C", index))
-            if prefix.count("U") < max_ups:
+            if more_ups and not (chain and more_cells):
                 stack.append((prefix + "U", index))  # pushed last, so its branch is numbered first
         self.nodes: tuple[TreeNode, ...] = tuple(nodes)
         self.num_cells = n_cells  # stem included
