@@ -253,3 +253,23 @@ def test_dcnas_meets_a_binding_budget_end_to_end_and_keeps_a_dense_supernet(tmp_
         assert net.eval()(torch.rand(1, 3, 12, 12), net.one_hot_arch(g)).shape == (1, 3, 24, 24)
     again = SearchRun(cfg, tmp_path / "again").run()
     assert again["genotype"]["digest"] == summary["genotype"]["digest"]  # deterministic given the seed
+
+
+@pytest.mark.parametrize("phase, at", [("warm-up", 2), ("search", 4)])
+def test_a_killed_dcnas_run_resumes_to_the_same_network_and_weights(tmp_path, phase, at):
+    """The connection draws, ``beta`` and its optimiser state survive a kill: the resumed run is bit-identical."""
+    from safetensors.torch import load_file
+
+    from test_search import Interrupt
+
+    cfg = _dcnas_config()
+    whole = SearchRun(cfg, tmp_path / "whole").run()
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        SearchRun(cfg, out, reporter=Interrupt(phase, at)).run()
+    resumed = SearchRun(cfg, out, resume=True).run()
+    assert resumed["genotype"] == whole["genotype"]
+    a, b = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = load_file(str(tmp_path / "whole" / "supernet.safetensors")), load_file(str(out / "supernet.safetensors"))
+    assert torch.equal(sa["beta"], sb["beta"])
