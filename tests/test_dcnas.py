@@ -273,3 +273,41 @@ def test_a_killed_dcnas_run_resumes_to_the_same_network_and_weights(tmp_path, ph
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     sa, sb = load_file(str(tmp_path / "whole" / "supernet.safetensors")), load_file(str(out / "supernet.safetensors"))
     assert torch.equal(sa["beta"], sb["beta"])
+
+
+def test_inheritance_refuses_a_genotype_of_the_other_network_level():
+    tree_net, dense_net = Supernet(SPACE), Supernet(SPACE, network="dense")
+    with pytest.raises(TrisrError, match="dense .* cannot take weights from a tree supernet"):
+        inherit(tree_net, DENSE)
+    with pytest.raises(TrisrError, match="tree genotype cannot take weights from a dense"):
+        inherit(dense_net, tree_net.derive(node=1))
+    # node indices mean different blocks in the two: tree node 1 is not chain node 1
+    tree_g = tree_net.derive(node=1)
+    wrong = Genotype(SPACE, tree_g.path, tree_g.ops, tree_g.widths, 2, links=[-1] * len(tree_g.path))
+    with pytest.raises(TrisrError, match="is not node 2"):
+        inherit(dense_net, wrong)
+
+
+def test_schema_2_without_links_and_dense_variant_a_are_refused():
+    with pytest.raises(TrisrError, match="schema version 2 needs 'links'"):
+        Genotype.from_dict({**DENSE.to_dict(), "links": None})
+    space_a = SpaceConfig(nf=8, num_cell=3, num_up=1, num_cell_path_search=2, ops_per_cell=2, scale=2, variant="A")
+    with pytest.raises(TrisrError, match="dense links need variant B"):
+        Genotype(space_a, "CCCU", DENSE.ops, DENSE.widths, 3, links=[-1, 0, 1, 2])
+
+
+def test_profiling_the_add_entry_leaves_the_op_entries_initialisation_alone():
+    """The add entry's constant comes from its own generator: replaying the global stream without it gives the
+    op entries the very weights they had before the entry existed."""
+    from trisr.space.ops import Head, Tail, TailEntry, UpBlock, create_op
+
+    mods = entry_modules(SPACE, (16, 16))
+    torch.manual_seed(0)
+    Head(SPACE.nf), UpBlock(SPACE.nf, "B"), [UpBlock(SPACE.nf, "B") for _ in range(3)]
+    TailEntry(Tail(SPACE.nf, SPACE.scale, SPACE.variant, SPACE.skip, SPACE.output))
+    name, w = SPACE.ops[0], SPACE.widths[0]
+    build = lambda: create_op(name, w, w, conv_shortcut=True, dws_expansion=SPACE.dws_expansion)  # noqa: E731
+    [build() for _ in range(3)]  # the three-copy chain is built first
+    replay = build()
+    got = mods[f"op:{name}:{w}:{w}"][0]
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), replay.state_dict().values()))

@@ -168,3 +168,17 @@ def test_study_strategies_settings():
     rows = [_r("s10", "searched", 9.0, 34.0, 10.0), _r("hinas@10ms", "strategy", 8.0, 34.2, 10.0)]
     (v,) = verdicts(rows, (10.0,))
     assert v["best_rival"] == "hinas@10ms" and v["margin_db"] == pytest.approx(-0.2) and v["met"] is False
+
+
+def test_a_study_with_dcnas_refuses_a_table_without_the_add_entry_before_training(setup, tmp_path):
+    from trisr.errors import CostTableError
+    from trisr.profile.lut import load_lut
+    from trisr.study.run import run_study
+
+    lut = load_lut(setup[1])
+    del lut.entries["add"]
+    old = lut.save(tmp_path / "old-table.json")
+    cfg = _cfg(setup, zoo=(), random=0, strategies=("dcnas",), profile=str(old))
+    with pytest.raises(CostTableError, match="--strategies dcnas needs the latency table's 'add' entry"):
+        run_study(cfg, tmp_path / "study")
+    assert not any((tmp_path / "study").glob("runs/*"))  # nothing was trained

@@ -21,6 +21,8 @@ def summary_table(summary: dict) -> Table:
     g = summary.get("genotype")
     if g is not None:
         t.add_row("path (stem first)", f"{g['path']}  (node {g.get('node_index')})")
+        if g.get("links") is not None:
+            t.add_row("dense links (per block: earlier output added, -1 none)", str(g["links"]))
     else:
         arch = summary.get("arch", {})
         t.add_row("network", f"{arch.get('family')} x{arch.get('scale')} {json.dumps(arch.get('knobs', {}))}")

@@ -41,7 +41,8 @@ class LinkAdd(nn.Module):
 
     def __init__(self, nf: int, resolution: tuple[int, int]) -> None:
         super().__init__()
-        self.register_buffer("other", torch.randn(1, nf, *resolution))
+        # Its own generator: drawing from the global one would change the initial weights of every op entry.
+        self.register_buffer("other", torch.randn(1, nf, *resolution, generator=torch.Generator().manual_seed(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.other

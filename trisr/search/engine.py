@@ -547,7 +547,8 @@ class SearchRun:
         gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
 
         def on_device(aw: ArchWeights) -> ArchWeights:
-            return ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device))
+            links = None if aw.links is None else aw.links.to(self.device)
+            return ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device), aw.masked, links)
 
         fixed_aw = [on_device(net.one_hot_arch(g)) for g in fixed]
         self.reporter.phase(title, phase.steps)
@@ -673,7 +674,7 @@ class SearchRun:
             "node": float(R.top2_margin(net.gamma.detach()[None])[0]),
             "width_min": float(R.top2_margin(net.omega.detach()).min()),
         }
-        if net.dense:  # strongest against second connection of each block (valid columns only)
+        if net.dense and len(net.tree) > 1:  # strongest against second connection of each block (valid columns only)
             beta = net.beta.detach().masked_fill(~net.beta_valid, float("-inf"))[1:]
             margins["link_min"] = float(beta.topk(2, dim=-1).values.diff(dim=-1).abs().min())
         argmax_cost = self.cost_model.genotype_cost(genotype)

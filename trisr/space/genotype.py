@@ -77,6 +77,8 @@ class Genotype:
             if len(row) != s.edges_per_cell or any(not 0 <= w < s.num_widths for w in row):
                 err.append(f"bad widths row {row}: {s.edges_per_cell} ids in [0, {s.num_widths})")
         if self.links is not None:
+            if s.variant != "B":
+                err.append("dense links need variant B (every block at LR resolution)")
             if len(self.links) != len(self.path):
                 err.append(f"need one link per block ({len(self.path)}), got {len(self.links)}")
             for k, j in enumerate(self.links, start=1):
@@ -115,7 +117,7 @@ class Genotype:
             raise TrisrError(
                 f"genotype schema version {version} is not supported (expected {CHAIN_SCHEMA_VERSION} or {GENOTYPE_SCHEMA_VERSION})"
             )
-        if (version == GENOTYPE_SCHEMA_VERSION) != ("links" in d):
+        if (version == GENOTYPE_SCHEMA_VERSION) != (d.get("links") is not None):
             raise TrisrError(f"invalid genotype: schema version {version} {'needs' if version == 2 else 'has no'} 'links'")
         try:
             return cls(

@@ -17,12 +17,26 @@ from trisr.space.genotype import Genotype
 from trisr.space.supernet import Supernet
 
 
+def check_network_level(supernet: Supernet, genotype: Genotype) -> None:
+    """A tree genotype needs the tree supernet and a dense one the dense chain: node indices mean different
+    blocks in the two, so a mismatch would map the wrong cells."""
+    if genotype.dense != supernet.dense:
+        kinds = {True: "dense (--strategy dcnas)", False: "tree"}
+        raise TrisrError(
+            f"a {kinds[genotype.dense]} genotype cannot take weights from a {kinds[supernet.dense]} supernet"
+        )
+    node = genotype.node_index
+    if node is None or not 0 <= node < len(supernet.tree) or supernet.tree.blocks(node) != genotype.path:
+        raise TrisrError(f"genotype path {genotype.path!r} is not node {node} of this supernet's network level")
+
+
 def source_names(supernet: Supernet, genotype: Genotype) -> dict[str, str]:
     """Derived-network parameter name -> supernet parameter name (prefix mapping per block)."""
     if genotype.node_index is None:
         raise TrisrError("inheritance needs the genotype's tree node index")
     if genotype.space.fingerprint() != supernet.space.fingerprint():
         raise TrisrError("the genotype was derived from a different search space than this supernet")
+    check_network_level(supernet, genotype)
     prefixes = {"head.": "head.", "tail.": "tail."}
     cells = supernet.cells_on_path(genotype.node_index)
     ups = [n.instance for n in supernet.tree.path(genotype.node_index) if n.prefix.endswith("U")]

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from trisr import relax as R
+from trisr.errors import TrisrError
 from trisr.space.config import SpaceConfig
 from trisr.space.genotype import Genotype
 from trisr.space.ops import Head, Tail, UpBlock, create_op
@@ -348,9 +349,11 @@ class Supernet(nn.Module):
 
     def one_hot_arch(self, genotype: Genotype) -> ArchWeights:
         """Exactly one-hot weights selecting ``genotype`` (for tests and the supernet/derived check)."""
+        from trisr.space.inherit import check_network_level  # inherit imports this module
+
         F = torch.nn.functional
+        check_network_level(self, genotype)
         node = genotype.node_index
-        assert node is not None
         ops = self.op_choice().clone()
         widths = self.width_choice().clone()
         for row, c in enumerate(self.cells_on_path(node)):
@@ -360,7 +363,7 @@ class Supernet(nn.Module):
         links = None
         if self.dense:
             if genotype.links is None or any(j >= 0 for j in genotype.links[: self.tree.num_stem]):
-                raise ValueError("a dense supernet selects dense genotypes whose stem reads the chain only")
+                raise TrisrError("a dense supernet selects dense genotypes whose stem reads the chain only")
             cols = self.link_choice().clone()
             for k, n in enumerate(self.tree.path(node)):
                 cols[n.index] = genotype.links[self.tree.num_stem + k] + 1

@@ -300,6 +300,20 @@ def _lut_summary(lut, cfg: StudyConfig, profiles: Path | None = None) -> dict:
             "within_10pct": v.get("within_10pct"), "validated_on": v.get("n")}
 
 
+def _check_table_covers(cfg: StudyConfig, lut) -> None:
+    """Refuse before any training a table that a listed strategy cannot be priced with (dcnas needs ``add``)."""
+    from trisr.errors import CostTableError
+    from trisr.search.strategies import STRATEGY_BY_NAME
+    from trisr.space.cost import ADD_KEY
+
+    dense = [s for s in cfg.strategies if STRATEGY_BY_NAME[s].network == "dense"]
+    if dense and ADD_KEY not in lut.entries:
+        raise CostTableError(
+            f"--strategies {','.join(dense)} needs the latency table's '{ADD_KEY}' entry (dense connections), which this "
+            "table lacks; profile the target again with this trisr version"
+        )
+
+
 def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None) -> dict:
     """Run (or resume) the study in ``out``; returns the study.json content and writes the reports. ``profiles``:
     the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles)."""
@@ -317,6 +331,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, pro
     lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
                                          cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
                                          profiles=profiles)
+    _check_table_covers(cfg, lut)
     rep = StudyReporter(base, 0, t0 - state["elapsed_s"])
     jobs = plan_jobs(cfg, run_cfg, lut, backend, out, rep)
     rep.total = len(jobs) + 1  # + the final export/timing step
