@@ -255,7 +255,7 @@ def test_dcnas_meets_a_binding_budget_end_to_end_and_keeps_a_dense_supernet(tmp_
     assert again["genotype"]["digest"] == summary["genotype"]["digest"]  # deterministic given the seed
 
 
-@pytest.mark.parametrize("phase, at", [("warm-up", 2), ("search", 4)])
+@pytest.mark.parametrize("phase, at", [("warm-up", 4), ("search", 4)])  # checkpoints every 2 steps
 def test_a_killed_dcnas_run_resumes_to_the_same_network_and_weights(tmp_path, phase, at):
     """The connection draws, ``beta`` and its optimiser state survive a kill: the resumed run is bit-identical."""
     from safetensors.torch import load_file

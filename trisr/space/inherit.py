@@ -14,20 +14,7 @@ import torch
 from trisr.errors import TrisrError
 from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
-from trisr.space.supernet import Supernet
-
-
-def check_network_level(supernet: Supernet, genotype: Genotype) -> None:
-    """A tree genotype needs the tree supernet and a dense one the dense chain: node indices mean different
-    blocks in the two, so a mismatch would map the wrong cells."""
-    if genotype.dense != supernet.dense:
-        kinds = {True: "dense (--strategy dcnas)", False: "tree"}
-        raise TrisrError(
-            f"a {kinds[genotype.dense]} genotype cannot take weights from a {kinds[supernet.dense]} supernet"
-        )
-    node = genotype.node_index
-    if node is None or not 0 <= node < len(supernet.tree) or supernet.tree.blocks(node) != genotype.path:
-        raise TrisrError(f"genotype path {genotype.path!r} is not node {node} of this supernet's network level")
+from trisr.space.supernet import Supernet, check_network_level
 
 
 def source_names(supernet: Supernet, genotype: Genotype) -> dict[str, str]:

@@ -349,8 +349,6 @@ class Supernet(nn.Module):
 
     def one_hot_arch(self, genotype: Genotype) -> ArchWeights:
         """Exactly one-hot weights selecting ``genotype`` (for tests and the supernet/derived check)."""
-        from trisr.space.inherit import check_network_level  # inherit imports this module
-
         F = torch.nn.functional
         check_network_level(self, genotype)
         node = genotype.node_index
@@ -396,3 +394,16 @@ class Supernet(nn.Module):
             "omega": int((self.omega_frozen >= 0).sum()),
             "gamma": int((self.gamma_frozen >= 0).sum()),
         }
+
+
+def check_network_level(supernet: Supernet, genotype: Genotype) -> None:
+    """A tree genotype needs the tree supernet and a dense one the dense chain: node indices mean different
+    blocks in the two, so a mismatch would map the wrong cells."""
+    if genotype.dense != supernet.dense:
+        kinds = {True: "dense (--strategy dcnas)", False: "tree"}
+        raise TrisrError(
+            f"a {kinds[genotype.dense]} genotype cannot take weights from a {kinds[supernet.dense]} supernet"
+        )
+    node = genotype.node_index
+    if node is None or not 0 <= node < len(supernet.tree) or supernet.tree.blocks(node) != genotype.path:
+        raise TrisrError(f"genotype path {genotype.path!r} is not node {node} of this supernet's network level")
