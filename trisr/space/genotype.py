@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from trisr.errors import TrisrError
@@ -33,15 +33,17 @@ class Genotype:
     widths: list[list[int]]
     node_index: int | None = None
     links: list[int] | None = None
-    schema_version: int = field(default=GENOTYPE_SCHEMA_VERSION)
 
     #: Which kind of architecture this is (``trisr.zoo.ZooSpec`` is the other): run folders, checkpoints and
     #: sidecars dispatch on it.
     kind = "trisr"
 
     def __post_init__(self) -> None:
-        self.schema_version = CHAIN_SCHEMA_VERSION if self.links is None else GENOTYPE_SCHEMA_VERSION
         self.validate()
+
+    @property
+    def schema_version(self) -> int:
+        return CHAIN_SCHEMA_VERSION if self.links is None else GENOTYPE_SCHEMA_VERSION
 
     @property
     def dense(self) -> bool:

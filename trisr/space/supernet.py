@@ -360,7 +360,7 @@ class Supernet(nn.Module):
         dtype = self.alpha.dtype
         links = None
         if self.dense:
-            if genotype.links is None or any(j >= 0 for j in genotype.links[: self.tree.num_stem]):
+            if any(j >= 0 for j in genotype.links[: self.tree.num_stem]):  # dense by check_network_level
                 raise TrisrError("a dense supernet selects dense genotypes whose stem reads the chain only")
             cols = self.link_choice().clone()
             for k, n in enumerate(self.tree.path(node)):
