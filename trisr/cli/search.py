@@ -13,6 +13,7 @@ from trisr.cli.errors import err_console, user_errors
 from trisr.cli.options import Target, TorchDevice, parse_hw, print_json, torch_device
 from trisr.cli.tables import metrics_table
 from trisr.errors import TrisrError
+from trisr.search.presets import preset_help
 from trisr.search.strategies import get_strategy, strategy_help
 
 
@@ -73,9 +74,7 @@ def search(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (DIV2K, Set5, ... layouts or plain HR images). Default: the embedded scikit-image photos."),
     preset: str = typer.Option(
         "quick", "--preset",
-        help="quick: demo run, nf 32, 9 tree nodes, x2, ~9 min end to end on a 2-core CPU; "
-        "cpu: larger space, nf 48, 14 nodes, x2, 60 min measured on one shared core (no PSNR gain over quick yet); "
-        "paper: the reference configuration (nf 64, 55 nodes, x4, 86k+86k+64k steps), a multi-day GPU job.",
+        help=preset_help(),
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="Run configuration JSON (e.g. a run's config.json); replaces --preset."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Search strategy (default trilevel). " + strategy_help()

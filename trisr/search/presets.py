@@ -1,0 +1,36 @@
+"""What each preset of ``trisr search`` is for and how long it takes here, without importing torch.
+
+``trisr search --help`` and ``trisr info`` print this table; the builders live in ``trisr/search/config.py``
+(``PRESETS``), and ``tests/test_presets.py`` checks that every figure written here (width, tree nodes, scale,
+steps) is the one the builder makes, so the words and the code cannot drift apart. Wall times are measured on
+the 2-core CPU of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    purpose: str
+    #: The space and schedule in words: "nf N, K tree nodes, xS, warm-up + search + fine-tune steps".
+    shape: str
+    wall_time: str
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.purpose}; {self.shape}; {self.wall_time}"
+
+
+PRESET_TABLE: tuple[PresetInfo, ...] = (
+    PresetInfo("quick", "demo-sized search on the embedded photos",
+               "nf 32, 9 tree nodes, x2, 100 + 150 + 14,000 steps", "~9 min end to end on a 2-core CPU"),
+    PresetInfo("cpu", "a larger space and a longer fine-tune (on the embedded photos ~0.1 dB above quick)",
+               "nf 48, 14 tree nodes, x2, 150 + 200 + 32,000 steps", "34 min end to end on a 2-core CPU (a 17 GMAC network)"),
+    PresetInfo("paper", "the reference configuration (method.md §13)",
+               "nf 64, 55 tree nodes, x4, 86,200 + 86,200 + 64,500 steps", "a multi-day GPU job"),
+)
+
+
+def preset_help() -> str:
+    return "; ".join(p.describe() for p in PRESET_TABLE) + "."
