@@ -7,7 +7,6 @@ import json
 from typer.testing import CliRunner
 
 from trisr.cli import app
-
 from trisr.search.config import PRESETS, RunConfig, preset
 from trisr.search.presets import PRESET_TABLE
 from trisr.space.sample import space_tree

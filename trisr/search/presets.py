@@ -1,6 +1,6 @@
 """What each preset of ``trisr search`` is for and how long it takes here, without importing torch.
 
-``trisr search --help`` and ``trisr info`` print this table; the builders live in ``trisr/search/config.py``
+``trisr search --help`` prints this table (and the README repeats it); the builders live in ``trisr/search/config.py``
 (``PRESETS``), and ``tests/test_presets.py`` checks that every figure written here (width, tree nodes, scale,
 steps) is the one the builder makes, so the words and the code cannot drift apart. Wall times are measured on
 the 2-core CPU of docs/benchmarks.md."""
