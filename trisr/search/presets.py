@@ -25,8 +25,10 @@ class PresetInfo:
 PRESET_TABLE: tuple[PresetInfo, ...] = (
     PresetInfo("quick", "demo-sized search on the embedded photos",
                "nf 32, 9 tree nodes, x2, 100 + 150 + 14,000 steps", "~9 min end to end on a 2-core CPU"),
-    PresetInfo("cpu", "a larger space and a longer fine-tune (on the embedded photos ~0.1 dB above quick)",
-               "nf 48, 14 tree nodes, x2, 150 + 200 + 32,000 steps", "34 min end to end on a 2-core CPU (a 17 GMAC network)"),
+    PresetInfo("cpu",
+               "a larger space and a longer fine-tune, for your own data (on the embedded photos no better than quick)",
+               "nf 48, 14 tree nodes, x2, 150 + 200 + 32,000 steps",
+               "34 min end to end on a 2-core CPU (a 17 GMAC network)"),
     PresetInfo("paper", "the reference configuration (method.md §13)",
                "nf 64, 55 tree nodes, x4, 86,200 + 86,200 + 64,500 steps", "a multi-day GPU job"),
 )
