@@ -546,16 +546,12 @@ class SearchRun:
         self._phase_seed("search")
         gen = torch.Generator().manual_seed(cfg.seed + 15485863 * (self.info.rank + 1))
 
-        def on_device(aw: ArchWeights) -> ArchWeights:
-            links = None if aw.links is None else aw.links.to(self.device)
-            return ArchWeights(aw.alpha.to(self.device), aw.gamma.to(self.device), aw.widths.to(self.device), aw.masked, links)
-
-        fixed_aw = [on_device(net.one_hot_arch(g)) for g in fixed]
+        fixed_aw = [net.one_hot_arch(g).to(self.device) for g in fixed]
         self.reporter.phase(title, phase.steps)
         net.train()
         for step in range(phase.steps):
             lr, hr = to_device(sampler.sample(phase.batch_size), self.device)
-            archs = fixed_aw + [on_device(random_ws.random_path(net, gen))]
+            archs = fixed_aw + [random_ws.random_path(net, gen).to(self.device)]
             loss = sum(self.search_loss(net(lr, aw), hr) for aw in archs)
             optimizer_step(loss, params, opt, self.info, phase.clip, sched)
             done = step + 1

@@ -23,7 +23,7 @@ no gradient, so skipping is exact (§5 item 5), and the saving grows as the radi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -74,6 +74,11 @@ class ArchWeights:
     masked: bool = False
     #: Dense network level only: (nodes, 1 + sources) one-hot (straight-through) connection per node.
     links: torch.Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "ArchWeights":
+        """The same weights on ``device``: every tensor field moves, so a field added later cannot be left behind."""
+        tensors = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: v.to(device) for k, v in tensors.items() if isinstance(v, torch.Tensor)})
 
 
 class MixedOp(nn.Module):
