@@ -14,8 +14,10 @@ from trisr.data import (
     EMBEDDED_TRAIN,
     EMBEDDED_VAL,
     ImagePair,
+    RESCALE_FACTORS,
     PatchSampler,
     bicubic_downscale,
+    imresize,
     detect_layout,
     list_images,
     load_embedded,
@@ -23,6 +25,8 @@ from trisr.data import (
     load_pairs,
     modcrop,
     pair_images,
+    quantize_uint8,
+    rescaled_pairs,
     save_image,
     split_pairs,
     to_tensor,
@@ -433,3 +437,41 @@ def test_sampler_on_embedded_pairs():
     pairs = load_pairs(None, 4, split="val")
     lr, hr = PatchSampler(pairs, 32, 4, seed=0).sample(2)
     assert lr.shape == (2, 3, 32, 32) and hr.shape == (2, 3, 128, 128)
+
+
+def test_rescaled_pairs_are_bicubic_copies_of_the_originals():
+    hr = make_hr(3, 60, 44)
+    pair = ImagePair("im", modcrop(hr, 2), bicubic_downscale(hr, 2))
+    out = rescaled_pairs([pair], (0.9, 0.5), 2)
+    assert [p.name for p in out] == ["im", "im@0.9", "im@0.5"]
+    assert out[0] is pair  # originals first, untouched
+    small = quantize_uint8(imresize(pair.hr, scale=0.5, output_shape=(30, 22)))
+    np.testing.assert_array_equal(out[2].hr, modcrop(small, 2))
+    np.testing.assert_array_equal(out[2].lr, bicubic_downscale(small, 2))
+    assert out[1].hr.shape == (54, 40, 3) and out[1].lr.shape == (27, 20, 3)  # round(60*.9)=54, round(44*.9)=40
+    assert rescaled_pairs([pair], (0.9, 0.5), 2)[1] is out[1]  # built once per process
+    assert [p.name for p in rescaled_pairs([pair], (0.9, 0.5), 2, min_lr=20)] == ["im", "im@0.9"]  # too small: left out
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        rescaled_pairs([pair], (1.0,), 2)
+
+
+def test_sampler_rescale_augmentation():
+    pairs = [ImagePair(f"im{i}", modcrop(h, 2), bicubic_downscale(h, 2)) for i, h in enumerate(make_hr(i, 80, 72) for i in range(3))]
+    sampler = PatchSampler(pairs, 16, 2, seed=0, augment=("dihedral", "rescale"))
+    names = [p.name for p in sampler.pairs]
+    assert names[:3] == ["im0", "im1", "im2"] and len(names) == 3 * (1 + len(RESCALE_FACTORS))
+    assert "im0@0.6" in names
+    lr, hr = sampler.sample(8)
+    assert lr.shape == (8, 3, 16, 16) and hr.shape == (8, 3, 32, 32)
+    # derived samplers start from the photos as given: halves stay image-disjoint, ranks see every copy
+    a, b = sampler.split(2)
+    assert {p.name.split("@")[0] for p in a.pairs}.isdisjoint(p.name.split("@")[0] for p in b.pairs)
+    assert len(sampler.shard(0, 2)) == len(sampler.shard(1, 2)) == len(sampler)
+    # resumes exactly, and refuses a state taken without the augmentation
+    state = json.loads(json.dumps(sampler.state_dict()))
+    expected = sampler.sample(3)
+    again = PatchSampler(pairs, 16, 2, seed=0, augment=("dihedral", "rescale"))
+    again.load_state_dict(state)
+    assert torch.equal(again.sample(3)[1], expected[1])
+    with pytest.raises(DataError, match="sampler state does not match"):
+        PatchSampler(pairs, 16, 2, seed=0, augment=("dihedral",)).load_state_dict(state)

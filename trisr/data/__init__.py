@@ -17,9 +17,10 @@ from trisr.data.pairs import (
     load_embedded,
     load_pairs,
     pair_images,
+    rescaled_pairs,
     split_pairs,
 )
-from trisr.data.patches import AUGMENTS, SAMPLINGS, PatchSampler
+from trisr.data.patches import AUGMENTS, RESCALE_FACTORS, SAMPLINGS, PatchSampler
 from trisr.data.metrics import (
     FULL_RANGE_OFFSET_DB,
     MODES,
@@ -33,6 +34,7 @@ from trisr.data.resize import bicubic_downscale, bicubic_upscale, imresize, modc
 
 __all__ = [
     "AUGMENTS",
+    "RESCALE_FACTORS",
     "SAMPLINGS",
     "EMBEDDED_TRAIN",
     "EMBEDDED_VAL",
@@ -57,6 +59,7 @@ __all__ = [
     "pair_images",
     "psnr_db",
     "quantize_uint8",
+    "rescaled_pairs",
     "rgb_to_y",
     "rgb_to_y_full",
     "save_image",

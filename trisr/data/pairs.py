@@ -28,7 +28,7 @@ import numpy as np
 
 from trisr.data.images import list_images, load_image
 from trisr.data.layouts import _check_scale, _check_split, detect_layout
-from trisr.data.resize import bicubic_downscale, modcrop
+from trisr.data.resize import bicubic_downscale, imresize, modcrop, quantize_uint8
 from trisr.errors import DataError
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "load_embedded",
     "pair_images",
     "load_pairs",
+    "rescaled_pairs",
     "split_pairs",
     "clear_lr_cache",
 ]
@@ -140,6 +141,69 @@ def _generated_pair(name: str, hr: np.ndarray, scale: int, key: tuple, where: st
         raise DataError(f"image {where} is {h}x{w} (HxW), too small to downscale by x{scale}")
     lr = _generated_lr(key, hr, scale).copy()
     return ImagePair(name, np.ascontiguousarray(modcrop(hr, scale)), lr, f"generated: {LR_GENERATION}")
+
+
+# ----------------------------------------------------------------------------------------------- rescale
+
+# Rescaled training copies, keyed by (name, HR shape, HR digest, factor, scale); built once per process (the
+# search builds several samplers over the same photos) and bounded like the LR cache.
+_RESCALED: OrderedDict[tuple, ImagePair] = OrderedDict()
+_RESCALED_LOCK = threading.Lock()
+_RESCALED_MAX_BYTES = 2 << 30
+
+
+def _rescaled(pair: ImagePair, factor: float, scale: int) -> ImagePair | None:
+    import hashlib
+
+    hr = np.asarray(pair.hr)
+    digest = hashlib.blake2b(np.ascontiguousarray(hr).data, digest_size=8).hexdigest()
+    key = (pair.name, hr.shape, digest, float(factor), int(scale))
+    with _RESCALED_LOCK:
+        hit = _RESCALED.get(key)
+        if hit is not None:
+            _RESCALED.move_to_end(key)
+            return hit
+    h, w = hr.shape[:2]
+    out_h, out_w = int(round(h * factor)), int(round(w * factor))
+    if out_h < scale or out_w < scale:
+        return None
+    small = quantize_uint8(imresize(hr, scale=factor, output_shape=(out_h, out_w)))
+    lr = bicubic_downscale(small, scale)
+    out = ImagePair(f"{pair.name}@{factor:g}", np.ascontiguousarray(modcrop(small, scale)), lr,
+                    f"rescaled x{factor:g} from {pair.name}: {LR_GENERATION}")
+    for a in (out.hr, out.lr):
+        a.setflags(write=False)
+    with _RESCALED_LOCK:
+        _RESCALED[key] = out
+        total = sum(v.hr.nbytes + v.lr.nbytes for v in _RESCALED.values())
+        while total > _RESCALED_MAX_BYTES and len(_RESCALED) > 1:
+            _, old = _RESCALED.popitem(last=False)
+            total -= old.hr.nbytes + old.lr.nbytes
+    return out
+
+
+def rescaled_pairs(pairs: Sequence[ImagePair], factors: Sequence[float], scale: int,
+                   min_lr: int = 1) -> list[ImagePair]:
+    """``pairs`` followed by copies of each HR image downscaled by every factor in ``factors`` (< 1).
+
+    Scale augmentation for small training sets (FSRCNN, Dong et al. 2016, §4.1: factors 0.9 ... 0.6): a
+    downscaled photo is a new, sharper photo of the same scene. Each copy's HR is MATLAB-bicubic (antialiased)
+    resized and rounded to uint8, and its LR is made from that HR as embedded LR is (:data:`LR_GENERATION`);
+    so for a folder whose LR files carry another degradation, the copies carry the bicubic one. Copies whose
+    LR would be smaller than ``min_lr`` pixels on a side are left out. Originals come first, in order; then
+    the copies, image by image.
+    """
+    scale = _check_scale(scale)
+    bad = [f for f in factors if not (0.0 < float(f) < 1.0)]
+    if bad:
+        raise ValueError(f"rescale factors must lie in (0, 1), got {bad}")
+    out = list(pairs)
+    for pair in pairs:
+        for f in factors:
+            copy = _rescaled(pair, float(f), scale)
+            if copy is not None and min(copy.lr.shape[:2]) >= min_lr:
+                out.append(copy)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- embedded

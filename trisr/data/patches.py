@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trisr.data.layouts import _check_scale
-from trisr.data.pairs import ImagePair, split_pairs
+from trisr.data.pairs import ImagePair, rescaled_pairs, split_pairs
 from trisr.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["PatchSampler", "AUGMENTS", "SAMPLINGS"]
+__all__ = ["PatchSampler", "AUGMENTS", "RESCALE_FACTORS", "SAMPLINGS"]
 
 
 def _jsonable_state(state: Any) -> Any:
@@ -39,8 +39,12 @@ def _restore_state(state: Any) -> Any:
 #: Patch augmentations (applied identically to LR and HR; bicubic downscaling commutes with all of them):
 #: ``hflip`` a horizontal flip with probability 1/2 (the reference code, method.md §8.2); ``dihedral`` one of
 #: the 8 rotations/flips of the square, uniformly; ``rgb_perm`` one of the 6 permutations of the colour
-#: channels, uniformly (colour balance: most embedded training photos are grey).
-AUGMENTS = ("hflip", "dihedral", "rgb_perm")
+#: channels, uniformly (colour balance: most embedded training photos are grey); ``rescale`` adds, once per
+#: sampler, copies of every training photo downscaled by :data:`RESCALE_FACTORS` to the images drawn from
+#: (:func:`trisr.data.pairs.rescaled_pairs`; FSRCNN's augmentation for small training sets).
+AUGMENTS = ("hflip", "dihedral", "rgb_perm", "rescale")
+#: HR downscaling factors of the ``rescale`` augmentation (FSRCNN, Dong et al. 2016, §4.1).
+RESCALE_FACTORS = (0.9, 0.8, 0.7, 0.6)
 #: How an image is picked per patch: ``uniform`` (each image equally often, the reference code) or ``area``
 #: (in proportion to its number of patch positions, i.e. every patch of the data set equally often).
 SAMPLINGS = ("uniform", "area")
@@ -90,9 +94,14 @@ class PatchSampler:
         if isinstance(lr_patch, bool) or not isinstance(lr_patch, (int, np.integer)) or lr_patch < 1:
             raise ValueError(f"lr_patch must be a positive integer, got {lr_patch!r}")
         self.lr_patch = int(lr_patch)
-        self.pairs = list(pairs)
-        if not self.pairs:
+        # The photos as given; derived samplers (split, shard) start from these, not from the rescaled set.
+        self._source = list(pairs)
+        if not self._source:
             raise DataError("cannot sample patches from an empty image list")
+        self.pairs = self._source
+        if "rescale" in self.augment:
+            # Checked on the originals below; copies too small for a patch are left out.
+            self.pairs = rescaled_pairs(self._source, RESCALE_FACTORS, self.scale, min_lr=self.lr_patch)
         s, p = self.scale, self.lr_patch
         for pair in self.pairs:
             lr, hr = np.asarray(pair.lr), np.asarray(pair.hr)
@@ -147,6 +156,8 @@ class PatchSampler:
         return lr_out, hr_out
 
     def _apply(self, aug: str, lr: np.ndarray, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if aug == "rescale":  # applied to the image set at construction
+            return lr, hr
         if aug == "hflip":
             return (lr[:, ::-1], hr[:, ::-1]) if self._rng.random() < 0.5 else (lr, hr)
         if aug == "dihedral":
@@ -209,7 +220,7 @@ class PatchSampler:
         """Samplers over disjoint image subsets ``pairs[k::n_parts]``, each with its own stream."""
         return [
             PatchSampler(part, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 1, k), **self._settings())
-            for k, part in enumerate(split_pairs(self.pairs, n_parts))
+            for k, part in enumerate(split_pairs(self._source, n_parts))
         ]
 
     def shard(self, rank: int, world_size: int) -> "PatchSampler":
@@ -219,7 +230,7 @@ class PatchSampler:
         if not (isinstance(rank, (int, np.integer)) and 0 <= rank < world_size):
             raise ValueError(f"rank must be in [0, {world_size}), got {rank!r}")
         if world_size == 1:
-            return PatchSampler(self.pairs, self.lr_patch, self.scale, self.seed, stream=self.stream, **self._settings())
+            return PatchSampler(self._source, self.lr_patch, self.scale, self.seed, stream=self.stream, **self._settings())
         return PatchSampler(
-            self.pairs, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 2, int(rank)), **self._settings()
+            self._source, self.lr_patch, self.scale, self.seed, stream=(*self.stream, 2, int(rank)), **self._settings()
         )
