@@ -475,3 +475,13 @@ def test_sampler_rescale_augmentation():
     assert torch.equal(again.sample(3)[1], expected[1])
     with pytest.raises(DataError, match="sampler state does not match"):
         PatchSampler(pairs, 16, 2, seed=0, augment=("dihedral",)).load_state_dict(state)
+
+
+def test_sampler_rescale_is_off_for_large_sets(monkeypatch):
+    import trisr.data.patches as patches
+
+    pairs = [ImagePair(f"im{i}", modcrop(h, 2), bicubic_downscale(h, 2)) for i, h in enumerate(make_hr(i, 80, 72) for i in range(3))]
+    monkeypatch.setattr(patches, "RESCALE_MAX_BYTES", 1000)
+    with pytest.warns(UserWarning, match="rescale augmentation off"):
+        sampler = PatchSampler(pairs, 16, 2, seed=0, augment=("rescale",))
+    assert [p.name for p in sampler.pairs] == ["im0", "im1", "im2"]

@@ -266,6 +266,10 @@ def _quick() -> RunConfig:
         preset="quick",
         space=SpaceConfig(nf=32, num_cell=3, num_up=1, num_cell_path_search=2, scale=2),
         lr_patch=24,
+        # Scale augmentation (copies of the photos downscaled by 0.9 ... 0.6, FSRCNN's remedy for small sets) on top
+        # of dihedral + RGB permutations: on the development split +0.09 dB on a 7.6 GMAC network of this space
+        # (14,000 steps) and +0.12 dB on a 13.7 GMAC one of the cpu space (16,000 steps), docs/benchmarks.md §6.11.
+        augment=("dihedral", "rgb_perm", "rescale"),
         warmup=Phase(steps=100, lr=1e-3, batch_size=8),
         search=Phase(steps=150, lr=5e-4, batch_size=8),
         # Fine-tuning the small derived network is cheap (~25-35 ms/step here, channels_last) and is where the PSNR
