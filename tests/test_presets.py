@@ -37,3 +37,12 @@ def test_search_help_lists_every_preset():
     for info in PRESET_TABLE:
         assert f"{info.name}: {info.purpose}" in out
         assert info.wall_time in out
+
+
+def test_info_lists_the_preset_table():
+    result = CliRunner().invoke(app, ["info", "--json"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["presets"] == list(PRESETS)
+    assert [row["name"] for row in report["preset_table"]] == list(PRESETS)
+    assert all(row["wall_time"] and row["purpose"] for row in report["preset_table"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from dataclasses import asdict
 
 import typer
 from rich.markup import escape
@@ -22,7 +23,7 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
     import torch
 
     from trisr.versions import versions
-    from trisr.search.config import PRESETS
+    from trisr.search.presets import PRESET_TABLE
 
     report: dict = {"versions": versions(), "runtimes": {}, "devices": {"cpu_threads": torch.get_num_threads()}}
     report["devices"]["cuda"] = [
@@ -35,7 +36,8 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
             report["runtimes"][label] = getattr(mod, "__version__", "installed")
         except Exception:  # noqa: BLE001 - any import failure means "not usable here"
             report["runtimes"][label] = None
-    report["presets"] = list(PRESETS)
+    report["presets"] = [p.name for p in PRESET_TABLE]
+    report["preset_table"] = [asdict(p) for p in PRESET_TABLE]
     from trisr.runtime.devices import cpu_isa, cpu_name
 
     report["devices"]["cpu"] = cpu_name()
@@ -52,7 +54,8 @@ def info(as_json: bool = typer.Option(False, "--json")) -> None:
         hint = " (pip install 'trisr[tensorrt]' on an NVIDIA machine)" if k == "tensorrt" else ""
         table.add_row(k, escape(v or f"not installed{hint}"))
     table.add_row("default precision on cpu", ", ".join(f"{k} {v}" for k, v in report["default_precision"].items()) or "-")
-    table.add_row("presets", ", ".join(report["presets"]))
+    for p in PRESET_TABLE:
+        table.add_row(f"preset {p.name}", escape(f"{p.purpose}; {p.shape}; {p.wall_time}"))
     err_console.print(table)
     if as_json:
         print_json(report)
