@@ -103,21 +103,8 @@ class PatchSampler:
         self._source = list(pairs)
         if not self._source:
             raise DataError("cannot sample patches from an empty image list")
-        self.pairs = self._source
-        if "rescale" in self.augment:
-            # Checked on the originals below; copies too small for a patch are left out.
-            photos = sum(q.hr.nbytes + q.lr.nbytes for q in self._source)
-            copies = photos * sum(f * f for f in RESCALE_FACTORS)
-            if copies <= RESCALE_MAX_BYTES:
-                self.pairs = rescaled_pairs(self._source, RESCALE_FACTORS, self.scale, min_lr=self.lr_patch)
-            else:
-                warnings.warn(
-                    f"rescale augmentation off: copies of these {len(self._source)} training photos would take "
-                    f"{copies / 2**30:.1f} GiB (limit {RESCALE_MAX_BYTES / 2**30:.0f} GiB); it is meant for small sets",
-                    UserWarning, stacklevel=2,
-                )
         s, p = self.scale, self.lr_patch
-        for pair in self.pairs:
+        for pair in self._source:
             lr, hr = np.asarray(pair.lr), np.asarray(pair.hr)
             if lr.dtype != np.uint8 or hr.dtype != np.uint8 or lr.ndim != 3 or hr.ndim != 3:
                 raise DataError(f"image {pair.name}: expected uint8 HxWx3 LR and HR arrays")
@@ -129,6 +116,18 @@ class PatchSampler:
                 )
             if h < p or w < p:
                 raise DataError(f"image {pair.name} is {h}x{w} at LR, smaller than the {p}x{p} patch")
+        self.pairs = self._source
+        if "rescale" in self.augment:
+            photos = sum(q.hr.nbytes + q.lr.nbytes for q in self._source)
+            copies = photos * sum(f * f for f in RESCALE_FACTORS)
+            if copies <= RESCALE_MAX_BYTES:  # copies too small for a patch are left out
+                self.pairs = rescaled_pairs(self._source, RESCALE_FACTORS, s, min_lr=p)
+            else:
+                warnings.warn(
+                    f"rescale augmentation off: copies of these {len(self._source)} training photos would take "
+                    f"{copies / 2**30:.1f} GiB (limit {RESCALE_MAX_BYTES / 2**30:.0f} GiB); it is meant for small sets",
+                    UserWarning, stacklevel=2,
+                )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
