@@ -1,6 +1,7 @@
 """Fine-tune step time of derived networks in NCHW against NHWC (channels_last), side by side.
 
     python -m benchmarks.train_step --preset quick --networks 4 --rounds 5 --steps 20
+    python -m benchmarks.train_step --preset cpu --genotypes runs/a/genotype.json runs/b/genotype.json
 
 Draws ``--networks`` random genotypes of the preset's space (``trisr.space.sample.sample_genotype``, seeded),
 and for each builds two identical copies, one per memory format, with their own Adam. One step = forward,
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from trisr.rundir import build_model
 from trisr.search.config import preset
 from trisr.space.count import count_macs
+from trisr.space.genotype import Genotype
 from trisr.space.sample import sample_genotype
 
 FORMATS = {"nchw": torch.contiguous_format, "nhwc": torch.channels_last}
@@ -61,13 +63,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20, help="steps per round")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--genotypes", type=Path, nargs="+", help="time these genotype.json files instead of random draws")
     args = ap.parse_args()
     cfg = preset(args.preset)
     phase, scale = cfg.finetune, cfg.space.scale
     rng = np.random.default_rng(args.seed)
     rows = []
-    for _ in range(args.networks):
-        g = sample_genotype(cfg.space, rng)
+    genotypes = ([Genotype.load(f) for f in args.genotypes] if args.genotypes
+                 else [sample_genotype(cfg.space, rng) for _ in range(args.networks)])
+    for g in genotypes:
         steps = {k: make_step(g, f, phase.batch_size, cfg.lr_patch, scale) for k, f in FORMATS.items()}
         for step in steps.values():  # untimed: allocator, oneDNN primitive cache
             for _ in range(5):
