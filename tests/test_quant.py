@@ -4,6 +4,7 @@ QAT run agrees with the fake-quantized PyTorch model, and QAT matches or beats p
 same network after the same number of float steps."""
 
 import copy
+import dataclasses
 import importlib.util
 import json
 
@@ -44,7 +45,10 @@ def runs(tmp_path_factory):
     once in float (the control for post-training quantization)."""
     root = tmp_path_factory.mktemp("qat")
     (root / "g.json").write_text(genotype().to_json())
-    recipe = preset("quick").recipe().replace(steps=300, batch_size=8)
+    # Pinned to the augmentation these assertions were measured with: the int8-vs-float gaps they compare are
+    # properties of this one briefly trained network, not of the preset's recipe (scale augmentation trains
+    # another network, whose int8 error happens to be ~0 on the held-out photos).
+    recipe = dataclasses.replace(preset("quick").recipe(), augment=("dihedral", "rgb_perm")).replace(steps=300, batch_size=8)
     train(root / "g.json", root / "base", recipe, seed=0)
     tune = recipe.replace(steps=150, lr=recipe.phase.lr * fq.QAT_LR_FACTOR)
     qat = train(root / "base", root / "qat", tune, seed=1, qat=QAT)
@@ -105,7 +109,6 @@ def test_qdq_export_of_a_qat_run_is_the_fake_quantized_model(runs, tmp_path, fmt
     ORT's own quantization for speed) is its fake-quantized network with the trained ranges, no post-training
     quantization: the artifact's output equals the fake-quantized PyTorch model's to integer-arithmetic
     rounding, far closer than to the float model, and its held-out PSNR is the one the QAT run reported."""
-    import dataclasses
 
     import trisr.export.formats as formats
 
