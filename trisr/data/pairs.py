@@ -14,6 +14,7 @@ truth is cropped from the top-left to LR size times the scale (evaluation.md §4
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -153,8 +154,6 @@ _RESCALED_MAX_BYTES = 2 << 30
 
 
 def _rescaled(pair: ImagePair, factor: float, scale: int) -> ImagePair | None:
-    import hashlib
-
     hr = np.asarray(pair.hr)
     digest = hashlib.blake2b(np.ascontiguousarray(hr).data, digest_size=8).hexdigest()
     key = (pair.name, hr.shape, digest, float(factor), int(scale))
