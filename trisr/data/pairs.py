@@ -106,33 +106,51 @@ def _to_rgb_uint8(arr: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-# In-memory cache of generated LR images (never written to disk), bounded in bytes, oldest evicted first.
-_LR_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_LR_CACHE_LOCK = threading.Lock()
-_LR_CACHE_MAX_BYTES = 2 << 30
+class _ByteBoundedCache:
+    """A thread-safe in-memory cache bounded in bytes, least recently used evicted first (never on disk)."""
+
+    def __init__(self, max_bytes: int, nbytes) -> None:
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_bytes, self._nbytes = max_bytes, nbytes
+
+    def get(self, key: tuple):
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            total = sum(self._nbytes(v) for v in self._items.values())
+            while total > self._max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                total -= self._nbytes(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# Generated LR images.
+_LR_CACHE = _ByteBoundedCache(2 << 30, lambda lr: lr.nbytes)
 
 
 def clear_lr_cache() -> None:
     """Forget all generated LR images cached in memory."""
-    with _LR_CACHE_LOCK:
-        _LR_CACHE.clear()
+    _LR_CACHE.clear()
 
 
 def _generated_lr(key: tuple, hr: np.ndarray, scale: int) -> np.ndarray:
     full_key = (*key, scale, LR_GENERATION)
-    with _LR_CACHE_LOCK:
-        hit = _LR_CACHE.get(full_key)
-        if hit is not None:
-            _LR_CACHE.move_to_end(full_key)
-            return hit
+    hit = _LR_CACHE.get(full_key)
+    if hit is not None:
+        return hit
     lr = bicubic_downscale(hr, scale)
     lr.setflags(write=False)
-    with _LR_CACHE_LOCK:
-        _LR_CACHE[full_key] = lr
-        total = sum(v.nbytes for v in _LR_CACHE.values())
-        while total > _LR_CACHE_MAX_BYTES and len(_LR_CACHE) > 1:
-            _, old = _LR_CACHE.popitem(last=False)
-            total -= old.nbytes
+    _LR_CACHE.put(full_key, lr)
     return lr
 
 
@@ -147,21 +165,16 @@ def _generated_pair(name: str, hr: np.ndarray, scale: int, key: tuple, where: st
 # ----------------------------------------------------------------------------------------------- rescale
 
 # Rescaled training copies, keyed by (name, HR shape, HR digest, factor, scale); built once per process (the
-# search builds several samplers over the same photos) and bounded like the LR cache.
-_RESCALED: OrderedDict[tuple, ImagePair] = OrderedDict()
-_RESCALED_LOCK = threading.Lock()
-_RESCALED_MAX_BYTES = 2 << 30
+# search builds several samplers over the same photos).
+_RESCALED = _ByteBoundedCache(2 << 30, lambda pair: pair.hr.nbytes + pair.lr.nbytes)
 
 
-def _rescaled(pair: ImagePair, factor: float, scale: int) -> ImagePair | None:
+def _rescaled(pair: ImagePair, digest: str, factor: float, scale: int) -> ImagePair | None:
     hr = np.asarray(pair.hr)
-    digest = hashlib.blake2b(np.ascontiguousarray(hr).data, digest_size=8).hexdigest()
-    key = (pair.name, hr.shape, digest, float(factor), int(scale))
-    with _RESCALED_LOCK:
-        hit = _RESCALED.get(key)
-        if hit is not None:
-            _RESCALED.move_to_end(key)
-            return hit
+    key = (pair.name, hr.shape, digest, factor, scale)
+    hit = _RESCALED.get(key)
+    if hit is not None:
+        return hit
     h, w = hr.shape[:2]
     out_h, out_w = int(round(h * factor)), int(round(w * factor))
     if out_h < scale or out_w < scale:
@@ -172,12 +185,7 @@ def _rescaled(pair: ImagePair, factor: float, scale: int) -> ImagePair | None:
                     f"rescaled x{factor:g} from {pair.name}: {LR_GENERATION}")
     for a in (out.hr, out.lr):
         a.setflags(write=False)
-    with _RESCALED_LOCK:
-        _RESCALED[key] = out
-        total = sum(v.hr.nbytes + v.lr.nbytes for v in _RESCALED.values())
-        while total > _RESCALED_MAX_BYTES and len(_RESCALED) > 1:
-            _, old = _RESCALED.popitem(last=False)
-            total -= old.hr.nbytes + old.lr.nbytes
+    _RESCALED.put(key, out)
     return out
 
 
@@ -198,8 +206,9 @@ def rescaled_pairs(pairs: Sequence[ImagePair], factors: Sequence[float], scale: 
         raise ValueError(f"rescale factors must lie in (0, 1), got {bad}")
     out = list(pairs)
     for pair in pairs:
+        digest = hashlib.blake2b(np.ascontiguousarray(pair.hr).data, digest_size=8).hexdigest()  # once per photo
         for f in factors:
-            copy = _rescaled(pair, float(f), scale)
+            copy = _rescaled(pair, digest, float(f), scale)
             if copy is not None and min(copy.lr.shape[:2]) >= min_lr:
                 out.append(copy)
     return out
