@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -83,6 +84,29 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, finished_run, phase, at
     a = load_file(str(finished_run[0] / "model.safetensors"))
     b = load_file(str(out / "model.safetensors"))
     assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_a_fine_tune_time_limit_cuts_its_steps_and_a_resume_keeps_the_count(tmp_path, monkeypatch):
+    """The fine-tune trains what fits in its time limit at the step time measured when it starts; a killed run
+    resumes with that count (not a new measurement), and baselines / ``trisr train RUN`` train the same count."""
+    import trisr.training
+    from trisr.baselines import run_recipe
+
+    monkeypatch.setattr(trisr.training, "probe_step_ms", lambda *a, **k: 20_000.0)  # 3 steps a minute
+    cfg = tiny_config(finetune=replace(tiny_config().finetune, steps=8), finetune_max_min=2.0)
+    full = SearchRun(cfg, tmp_path / "full").run()
+    assert full["finetune_plan"] == {"steps": 6, "requested_steps": 8, "max_min": 2.0, "step_ms": 20_000.0}
+    assert run_recipe(tmp_path / "full").phase.steps == 6
+
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        SearchRun(cfg, out, reporter=Interrupt("fine-tune", 4)).run()
+    monkeypatch.setattr(trisr.training, "probe_step_ms", lambda *a, **k: 1.0)  # a faster machine would plan all 8
+    again = SearchRun(cfg, out, resume=True).run()
+    assert again["finetune_plan"] == full["finetune_plan"]
+    a, b = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(out / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
@@ -242,3 +266,16 @@ def test_cli_eval_upscale_train_info(tmp_path, finished_run):
     assert (tmp_path / "t" / "model.safetensors").exists()
     info = trisr("info", "--json")
     assert info.returncode == 0 and "onnxruntime" in json.loads(info.stdout)["runtimes"]
+
+
+def test_cli_finetune_steps_are_trained_in_full_and_finetune_minutes_is_checked(tmp_path):
+    cfg_file = tmp_path / "cfg.json"
+    cfg_file.write_text(tiny_config(finetune_max_min=30.0).to_json())
+    out = tmp_path / "run"
+    proc = trisr("search", "--config", cfg_file, "--finetune-steps", 3, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["finetune_max_min"] == 0.0  # an explicit count: no limit
+    assert json.loads((out / "summary.json").read_text())["finetune_plan"] == {
+        "steps": 3, "requested_steps": 3, "max_min": 0.0, "step_ms": None}
+    assert_one_line_error(trisr("search", "--config", cfg_file, "--finetune-minutes", -1, "--out", tmp_path / "bad"),
+                          "finetune_max_min must be a finite number >= 0")

@@ -1,5 +1,6 @@
 """trisr.training: the shared training state resumes bit-exactly from its state_dict (with and without an EMA),
-through a real checkpoint file, and the search's fine-tune checkpoints keep their historical keys."""
+through a real checkpoint file, and the search's fine-tune checkpoints keep their historical keys; a fine-tune
+time limit cuts the steps by the measured step time and its probe leaves the training it precedes unchanged."""
 
 import io
 import json
@@ -11,7 +12,7 @@ import torch
 from trisr.data.pairs import ImagePair
 from trisr.search.config import Phase, Recipe
 from trisr.search.engine import _finetune_keys, _trainer_keys
-from trisr.training import Trainer
+from trisr.training import StepPlan, Trainer, plan_steps
 from trisr.zoo import ZooSpec
 
 SPEC = ZooSpec("fsrcnn", 2, {"d": 8, "s": 4, "m": 1})
@@ -125,3 +126,53 @@ def test_warmup_longer_than_the_phase_is_refused():
 
     with pytest.raises(TrisrError, match="lr_warmup_steps"):
         Phase(steps=4, lr=1e-3, batch_size=1, lr_warmup_steps=5)
+
+
+def test_no_time_limit_measures_nothing_and_keeps_the_steps(monkeypatch):
+    import trisr.training
+
+    def no_probe(*a, **k):
+        raise AssertionError("probed without a time limit")
+
+    monkeypatch.setattr(trisr.training, "probe_step_ms", no_probe)
+    plan = plan_steps(SPEC.build(), _recipe(0.9), _pairs(), seed=4, max_min=0.0)
+    assert plan == StepPlan(STEPS, STEPS, 0.0, None) and not plan.capped
+    assert plan.recipe(_recipe(0.9)) == _recipe(0.9)
+
+
+def test_a_time_limit_cuts_the_steps_by_the_measured_step_time(monkeypatch):
+    import trisr.training
+
+    monkeypatch.setattr(trisr.training, "probe_step_ms", lambda *a, **k: 30_000.0)  # 2 steps a minute
+    recipe = _recipe(0.9, lr_warmup_steps=5)
+    plan = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=1.5)
+    assert plan == StepPlan(3, STEPS, 1.5, 30_000.0) and plan.capped
+    cut = plan.recipe(recipe)
+    assert cut.phase.steps == 3 and cut.phase.lr_warmup_steps == 3  # a warm-up longer than the steps shrinks with them
+    assert "3 of 6 steps" in plan.describe() and "3.0 min" in plan.describe()
+    roomy = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=60.0)
+    assert roomy.steps == STEPS and not roomy.capped and "within the 60-min limit" in roomy.describe()
+    tight = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=1e-6)
+    assert tight.steps == 1  # at least one step
+    assert StepPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def test_the_step_time_probe_leaves_the_training_unchanged():
+    """Probing runs real steps on copies: the model, its sampler and the torch RNG are as they were, so a run
+    with a (non-binding) time limit trains bit-identically to one without."""
+    recipe = _recipe(0.9)
+    plain = _trainer(recipe, init_seed=1)
+    plain.run(lambda done, loss: None)
+
+    torch.manual_seed(1)
+    model = SPEC.build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    plan = plan_steps(model, recipe, _pairs(), seed=4, max_min=600.0)
+    assert plan.steps == STEPS and plan.step_ms is not None and plan.step_ms > 0
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    probed = Trainer(model, plan.recipe(recipe), _pairs(), seed=4)
+    probed.run(lambda done, loss: None)
+    _assert_same(plain.model, probed.model)
+    _assert_same(plain.shipped, probed.shipped)

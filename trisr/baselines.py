@@ -4,7 +4,7 @@ band, and the searched architecture itself trained from scratch (the single-phas
 The interface is architecture in (a genotype, or a ``trisr.zoo.ZooSpec``), trained run folder out
 (:func:`train_arch`, alias ``train_genotype``); :func:`baselines_for_run`
 builds the usual comparison for one finished search run. Every network goes through :func:`trisr.train.train`
-with the run's own fine-tuning recipe (``RunConfig.recipe()``), seed and data, so the only difference between
+with the run's own fine-tuning recipe and step count (:func:`run_recipe`), seed and data, so the only difference between
 rows is the architecture and where its weights start.
 """
 
@@ -26,8 +26,19 @@ from trisr.space.cost import CostModel, CostTable
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.sample import sample_in_band, space_tree
+from trisr.training import StepPlan
 
 INITS = ("scratch", "inherited")
+
+
+def run_recipe(run: Path) -> Recipe:
+    """The recipe a search run's network was fine-tuned with: its configuration's, with the step count it
+    actually trained where a fine-tune time limit cut it (the summary's ``finetune_plan``), so that baselines
+    and ``trisr train RUN`` train exactly the steps the searched network got."""
+    run = Path(run)
+    recipe = RunConfig.load(run / CONFIG_FILE).recipe()
+    plan = read_summary(run).get("finetune_plan") if is_finished(run) else None
+    return recipe if not plan else StepPlan.from_dict(plan).recipe(recipe)
 
 
 def _run_cost_model(run: Path, cfg: RunConfig) -> CostModel:
@@ -121,7 +132,7 @@ def baselines_for_run(
     call resumes (finished folders are read back, a half-trained one continues from its checkpoint)."""
     run, out = Path(run), Path(out)
     cfg = RunConfig.load(run / CONFIG_FILE)
-    recipe = cfg.recipe()
+    recipe = run_recipe(run)
     model = _run_cost_model(run, cfg)
     searched_summary = read_summary(run)
     rows = [_row("searched", "searched", "inherited", Genotype.load(run / GENOTYPE_FILE), searched_summary, model, run)]

@@ -7,14 +7,19 @@ hand-designed networks alike), so that they are trained, checkpointed and resume
 * :class:`EMA` — the exponential moving average of the weights that a phase may ship instead of the weights;
 * :func:`train_steps` — the plain L1 loop;
 * :class:`Trainer` — model, optimiser, schedule, EMA and patch sampler of one training run, with
-  ``state_dict`` / ``load_state_dict`` for a bit-exact resume.
+  ``state_dict`` / ``load_state_dict`` for a bit-exact resume;
+* :func:`plan_steps` — how many of a recipe's steps fit in a wall-time limit, from the step time measured on
+  this machine before training starts (:class:`StepPlan`).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import statistics
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +30,10 @@ from trisr.data.patches import PatchSampler
 from trisr.search import dist
 from trisr.search.config import Phase, Recipe
 
-__all__ = ["EMA", "STREAM", "Trainer", "is_trainable", "optimizer_step", "to_device", "train_steps", "training_memory_format"]
+__all__ = [
+    "EMA", "STREAM", "StepPlan", "Trainer", "is_trainable", "optimizer_step", "plan_steps", "probe_step_ms",
+    "to_device", "train_steps", "training_memory_format",
+]
 
 #: The sampler stream of training a derived network. It is the fine-tune stream of a search (0 is the warm-up,
 #: 1 and 2 the architecture and weight halves), and ``trisr train`` uses it too, so that training a searched
@@ -195,3 +203,91 @@ class Trainer:
         self.sampler.load_state_dict(mine["sampler"])
         set_rng_state(mine["rng"])
         self.step = int(state["step"])
+
+
+#: Steps of a step-time probe: the first are discarded (oneDNN builds its kernels, the allocator warms up), the
+#: median of the rest is the step time.
+PROBE_SKIP, PROBE_STEPS = 5, 20
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How many steps a training run takes: the recipe's ``requested_steps``, or fewer where they would not
+    fit in ``max_min`` minutes at the step time ``step_ms`` measured before training (``max_min`` 0: no limit,
+    nothing measured, ``step_ms`` None). Saved in checkpoints and summaries so that a resumed run keeps the
+    count it started with, and baselines train exactly the steps the searched network got."""
+
+    steps: int
+    requested_steps: int
+    max_min: float = 0.0
+    step_ms: float | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.steps < self.requested_steps
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StepPlan":
+        ms = d.get("step_ms")
+        return cls(int(d["steps"]), int(d["requested_steps"]), float(d.get("max_min", 0.0)), None if ms is None else float(ms))
+
+    def recipe(self, recipe: Recipe) -> Recipe:
+        """``recipe`` with this plan's step count (a warm-up longer than the steps is shortened with them)."""
+        return recipe.replace(steps=self.steps, lr_warmup_steps=min(recipe.phase.lr_warmup_steps, self.steps))
+
+    def describe(self) -> str:
+        if self.step_ms is None:
+            return f"{self.steps:,} steps"
+        need_min = self.requested_steps * self.step_ms / 60_000
+        if not self.capped:
+            return f"{self.steps:,} steps at {self.step_ms:.1f} ms/step ({need_min:.1f} min, within the {self.max_min:g}-min limit)"
+        return (f"{self.steps:,} of {self.requested_steps:,} steps: at {self.step_ms:.1f} ms/step all of them would take "
+                f"{need_min:.1f} min, over the {self.max_min:g}-min limit")
+
+
+def probe_step_ms(
+    model: torch.nn.Module,
+    recipe: Recipe,
+    pairs: Sequence[ImagePair],
+    seed: int,
+    info: dist.DistInfo = dist.DistInfo(),
+    device: str | torch.device = "cpu",
+    skip: int = PROBE_SKIP,
+    steps: int = PROBE_STEPS,
+) -> float:
+    """Median wall time in ms of one training step of ``model`` under ``recipe`` (sampling, forward, backward,
+    Adam, EMA), measured on a copy: the model, its sampler and the torch RNG are left as they were, so the
+    training that follows is bit-identical to one without the probe. Under ``torchrun`` the slowest rank's."""
+    saved = rng_state()
+    marks: list[float] = []
+    try:
+        probe = Trainer(copy.deepcopy(model), recipe.replace(steps=skip + steps, lr_warmup_steps=0), pairs, seed, info, device)
+        marks.append(time.perf_counter())
+        probe.run(lambda done, loss: marks.append(time.perf_counter()))  # loss.item() synchronises CUDA each step
+    finally:
+        set_rng_state(saved)
+    step_ms = statistics.median(1000 * (b - a) for a, b in zip(marks[skip:], marks[skip + 1:]))
+    return max(dist.all_gather_object(step_ms, info))
+
+
+def plan_steps(
+    model: torch.nn.Module,
+    recipe: Recipe,
+    pairs: Sequence[ImagePair],
+    seed: int,
+    max_min: float,
+    info: dist.DistInfo = dist.DistInfo(),
+    device: str | torch.device = "cpu",
+) -> StepPlan:
+    """The recipe's steps, cut to what fits in ``max_min`` minutes at the step time :func:`probe_step_ms`
+    measures here (``max_min`` 0: no limit and no probe). The limit covers the training steps; held-out
+    evaluations and checkpoints during training come on top."""
+    requested = recipe.phase.steps
+    if max_min <= 0 or requested == 0 or not is_trainable(model):
+        return StepPlan(requested, requested, max_min)
+    step_ms = probe_step_ms(model, recipe, pairs, seed, info, device)
+    fit = max(1, int(max_min * 60_000 / step_ms))
+    return StepPlan(min(requested, fit), requested, max_min, step_ms)

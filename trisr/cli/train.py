@@ -73,9 +73,9 @@ def train(
         raise TrisrError("--width, --knob and --scale apply to --arch only")
     start = zoo_spec(arch, scale, width, knob) if arch is not None else source
     if preset is None and source is not None and source.is_dir() and (source / CONFIG_FILE).exists():
-        from trisr.search.config import RunConfig
+        from trisr.baselines import run_recipe
 
-        recipe = RunConfig.load(source / CONFIG_FILE).recipe()
+        recipe = run_recipe(source)
     else:
         recipe = get_preset(preset or "quick").recipe()
     too_small = (steps, 1), (batch_size, 1), (lr_patch, 4)

@@ -48,7 +48,7 @@ from trisr.space.derived import DerivedNet
 from trisr.space.genotype import Genotype
 from trisr.space.inherit import inherit
 from trisr.space.supernet import ArchWeights, Supernet
-from trisr.training import Trainer, optimizer_step, to_device, training_memory_format
+from trisr.training import StepPlan, Trainer, optimizer_step, plan_steps, to_device, training_memory_format
 from trisr.versions import versions
 
 PHASES = ("warmup", "search", "finetune", "done")
@@ -202,6 +202,8 @@ class SearchRun:
         #: Peak resident memory through the search phase and derivation, and at the end (MiB; the process's own,
         #: so a standalone run's "search" is what its search strategy needed).
         self.peak_rss: dict = dict(json.loads(self.ckpt.get("peak_rss_mib", "{}"))) if self.ckpt else {}
+        #: The fine-tune's step count (fixed when it starts, kept across resumes; set by :meth:`_finetune`).
+        self.finetune_plan: StepPlan | None = None
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -755,9 +757,20 @@ class SearchRun:
         if ckpt is not None:
             derived.load_state_dict(ckpt["derived"])
             self.derivation = json.loads(ckpt["derivation"])
-        trainer = Trainer(derived, cfg.recipe(), data.train, cfg.seed, self.info, self.device)
         self._phase_seed("finetune")
-        if ckpt is not None and "opt" in ckpt:  # else the checkpoint of the derivation: fine-tuning starts
+        resuming = ckpt is not None and "opt" in ckpt  # else the checkpoint of the derivation: fine-tuning starts
+        if resuming:
+            # The step count fixed when this fine-tune started (checkpoints from before time limits: the config's).
+            plan = StepPlan.from_dict(json.loads(ckpt["finetune_plan"])) if "finetune_plan" in ckpt else StepPlan(phase.steps, phase.steps)
+        else:
+            plan = plan_steps(derived, cfg.recipe(), data.train, cfg.seed, cfg.finetune_max_min, self.info, self.device)
+            if plan.step_ms is not None:
+                self.reporter.message(f"fine-tune: {plan.describe()}")
+                self.log.event("finetune_plan", **plan.to_dict())
+        self.finetune_plan = plan
+        trainer = Trainer(derived, plan.recipe(cfg.recipe()), data.train, cfg.seed, self.info, self.device)
+        phase = trainer.phase
+        if resuming:
             trainer.load_state_dict(_trainer_keys(ckpt))
         shipped = trainer.shipped  # what is evaluated, saved and exported
 
@@ -765,6 +778,7 @@ class SearchRun:
             state = {
                 "genotype": json.dumps(derived.genotype.to_dict()),
                 "derivation": json.dumps(self.derivation),
+                "finetune_plan": json.dumps(plan.to_dict()),
                 **_finetune_keys(trainer.state_dict()),
             }
             self._checkpoint("finetune", done, state, None)
@@ -805,6 +819,7 @@ class SearchRun:
             self._timed("evaluate", t0)
             summary = build_summary(cfg, derived, metrics, self.cost_model, self.derivation, self.elapsed, self.history, self.info.world_size, self.device)
             summary["finetune_curve"] = self.curve
+            summary["finetune_plan"] = self.finetune_plan.to_dict()
             summary["peak_rss_mib"] = {**self.peak_rss, "end": _peak_rss_mib()}
             if self.extra_summary is not None:
                 summary.update(self.extra_summary(derived))
