@@ -20,7 +20,7 @@ def test_described_shape_is_the_built_config():
     for info in PRESET_TABLE:
         cfg = preset(info.name)
         steps = f"{cfg.warmup.steps:,} + {cfg.search.steps:,} + {cfg.finetune.steps:,} steps"
-        limit = f", fine-tune at most {cfg.finetune_max_min:g} min" if cfg.finetune_max_min else ""
+        limit = f", at most {cfg.max_wall_min:g} min (fewer fine-tune steps where slower)" if cfg.max_wall_min else ""
         expected = f"nf {cfg.space.nf}, {len(space_tree(cfg.space))} tree nodes, x{cfg.space.scale}, {steps}{limit}"
         assert info.shape == expected, info.name
 

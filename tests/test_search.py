@@ -88,16 +88,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, finished_run, phase, at
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
-def test_a_fine_tune_time_limit_cuts_its_steps_and_a_resume_keeps_the_count(tmp_path, monkeypatch):
-    """The fine-tune trains what fits in its time limit at the step time measured when it starts; a killed run
-    resumes with that count (not a new measurement), and baselines / ``trisr train RUN`` train the same count."""
+def test_a_time_limit_cuts_the_fine_tune_and_a_resume_keeps_the_count(tmp_path, monkeypatch):
+    """Under an end-to-end time limit the fine-tune trains what fits in the time the supernet phases left, at the
+    step time measured when it starts; a killed run resumes with that count (not a new measurement), and
+    baselines / ``trisr train RUN`` train the same count."""
+    import trisr.search.engine as engine
     import trisr.training
     from trisr.baselines import run_recipe
 
     monkeypatch.setattr(trisr.training, "probe_step_ms", lambda *a, **k: 20_000.0)  # 3 steps a minute
-    cfg = tiny_config(finetune=replace(tiny_config().finetune, steps=8), finetune_max_min=2.0)
+    monkeypatch.setattr(engine, "finetune_minutes", lambda limit, spent: limit / 10)  # spent: this machine's speed
+    cfg = tiny_config(finetune=replace(tiny_config().finetune, steps=8), max_wall_min=20.0)
     full = SearchRun(cfg, tmp_path / "full").run()
-    assert full["finetune_plan"] == {"steps": 6, "requested_steps": 8, "max_min": 2.0, "step_ms": 20_000.0}
+    assert full["finetune_plan"] == {"steps": 6, "requested_steps": 8, "max_min": 2.0, "step_ms": 20_000.0, "min_steps": 1}
     assert run_recipe(tmp_path / "full").phase.steps == 6
 
     out = tmp_path / "killed"
@@ -109,6 +112,13 @@ def test_a_fine_tune_time_limit_cuts_its_steps_and_a_resume_keeps_the_count(tmp_
     a, b = load_file(str(tmp_path / "full" / "model.safetensors")), load_file(str(out / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_the_fine_tune_gets_the_time_the_run_has_not_spent():
+    from trisr.search.engine import FINETUNE_OVERHEAD, FINISH_RESERVE_MIN, finetune_minutes
+
+    assert finetune_minutes(45.0, 8.0) == pytest.approx((45.0 - 8.0 - FINISH_RESERVE_MIN) / (1 + FINETUNE_OVERHEAD))
+    assert finetune_minutes(45.0, 50.0) == 0.0  # nothing left: the plan's floor decides
 
 
 def test_search_meets_a_mac_budget(tmp_path):
@@ -268,14 +278,14 @@ def test_cli_eval_upscale_train_info(tmp_path, finished_run):
     assert info.returncode == 0 and "onnxruntime" in json.loads(info.stdout)["runtimes"]
 
 
-def test_cli_finetune_steps_are_trained_in_full_and_finetune_minutes_is_checked(tmp_path):
+def test_cli_finetune_steps_are_trained_in_full_and_max_minutes_is_checked(tmp_path):
     cfg_file = tmp_path / "cfg.json"
-    cfg_file.write_text(tiny_config(finetune_max_min=30.0).to_json())
+    cfg_file.write_text(tiny_config(max_wall_min=30.0).to_json())
     out = tmp_path / "run"
     proc = trisr("search", "--config", cfg_file, "--finetune-steps", 3, "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((out / "config.json").read_text())["finetune_max_min"] == 0.0  # an explicit count: no limit
+    assert json.loads((out / "config.json").read_text())["max_wall_min"] == 0.0  # an explicit count: no limit
     assert json.loads((out / "summary.json").read_text())["finetune_plan"] == {
-        "steps": 3, "requested_steps": 3, "max_min": 0.0, "step_ms": None}
-    assert_one_line_error(trisr("search", "--config", cfg_file, "--finetune-minutes", -1, "--out", tmp_path / "bad"),
-                          "finetune_max_min must be a finite number >= 0")
+        "steps": 3, "requested_steps": 3, "max_min": None, "step_ms": None, "min_steps": 1}
+    assert_one_line_error(trisr("search", "--config", cfg_file, "--max-minutes", -1, "--out", tmp_path / "bad"),
+                          "max_wall_min must be a finite number >= 0")

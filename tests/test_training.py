@@ -135,8 +135,8 @@ def test_no_time_limit_measures_nothing_and_keeps_the_steps(monkeypatch):
         raise AssertionError("probed without a time limit")
 
     monkeypatch.setattr(trisr.training, "probe_step_ms", no_probe)
-    plan = plan_steps(SPEC.build(), _recipe(0.9), _pairs(), seed=4, max_min=0.0)
-    assert plan == StepPlan(STEPS, STEPS, 0.0, None) and not plan.capped
+    plan = plan_steps(SPEC.build(), _recipe(0.9), _pairs(), seed=4, max_min=None)
+    assert plan == StepPlan(STEPS, STEPS) and not plan.capped and plan.describe() == f"{STEPS} steps"
     assert plan.recipe(_recipe(0.9)) == _recipe(0.9)
 
 
@@ -146,14 +146,16 @@ def test_a_time_limit_cuts_the_steps_by_the_measured_step_time(monkeypatch):
     monkeypatch.setattr(trisr.training, "probe_step_ms", lambda *a, **k: 30_000.0)  # 2 steps a minute
     recipe = _recipe(0.9, lr_warmup_steps=5)
     plan = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=1.5)
-    assert plan == StepPlan(3, STEPS, 1.5, 30_000.0) and plan.capped
+    assert plan == StepPlan(3, STEPS, 1.5, 30_000.0, 1) and plan.capped
     cut = plan.recipe(recipe)
     assert cut.phase.steps == 3 and cut.phase.lr_warmup_steps == 3  # a warm-up longer than the steps shrinks with them
-    assert "3 of 6 steps" in plan.describe() and "3.0 min" in plan.describe()
+    assert "3 of 6 steps (1.5 min; all would take 3.0 min)" in plan.describe()
     roomy = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=60.0)
-    assert roomy.steps == STEPS and not roomy.capped and "within the 60-min limit" in roomy.describe()
-    tight = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=1e-6)
-    assert tight.steps == 1  # at least one step
+    assert roomy.steps == STEPS and not roomy.capped and "all 6 steps" in roomy.describe()
+    # No time left: the floor, said to pass the limit
+    floor = plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=0.0, min_steps=2)
+    assert floor.steps == 2 and "the floor of 2 of 6 steps" in floor.describe() and "past the time limit" in floor.describe()
+    assert plan_steps(SPEC.build(), recipe, _pairs(), seed=4, max_min=1e-6).steps == 1
     assert StepPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
 
 

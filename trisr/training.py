@@ -212,15 +212,17 @@ PROBE_SKIP, PROBE_STEPS = 5, 20
 
 @dataclass(frozen=True)
 class StepPlan:
-    """How many steps a training run takes: the recipe's ``requested_steps``, or fewer where they would not
-    fit in ``max_min`` minutes at the step time ``step_ms`` measured before training (``max_min`` 0: no limit,
-    nothing measured, ``step_ms`` None). Saved in checkpoints and summaries so that a resumed run keeps the
-    count it started with, and baselines train exactly the steps the searched network got."""
+    """How many steps a training run takes: the recipe's ``requested_steps``, or fewer where they would not fit
+    in the ``max_min`` minutes the steps were given, at the step time ``step_ms`` measured before training
+    (``max_min`` None: no limit, nothing measured, ``step_ms`` None); never fewer than ``min_steps``. Saved in
+    checkpoints and summaries so that a resumed run keeps the count it started with, and baselines train exactly
+    the steps the searched network got."""
 
     steps: int
     requested_steps: int
-    max_min: float = 0.0
+    max_min: float | None = None
     step_ms: float | None = None
+    min_steps: int = 1
 
     @property
     def capped(self) -> bool:
@@ -231,21 +233,27 @@ class StepPlan:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StepPlan":
-        ms = d.get("step_ms")
-        return cls(int(d["steps"]), int(d["requested_steps"]), float(d.get("max_min", 0.0)), None if ms is None else float(ms))
+        def num(key):
+            return None if d.get(key) is None else float(d[key])
+
+        return cls(int(d["steps"]), int(d["requested_steps"]), num("max_min"), num("step_ms"), int(d.get("min_steps", 1)))
 
     def recipe(self, recipe: Recipe) -> Recipe:
         """``recipe`` with this plan's step count (a warm-up longer than the steps is shortened with them)."""
         return recipe.replace(steps=self.steps, lr_warmup_steps=min(recipe.phase.lr_warmup_steps, self.steps))
 
     def describe(self) -> str:
-        if self.step_ms is None:
+        if self.step_ms is None or self.max_min is None:
             return f"{self.steps:,} steps"
-        need_min = self.requested_steps * self.step_ms / 60_000
+        def took(n: int) -> str:
+            return f"{n * self.step_ms / 60_000:.1f} min"
+        head = f"{self.max_min:.1f} min for the steps at {self.step_ms:.1f} ms/step"
         if not self.capped:
-            return f"{self.steps:,} steps at {self.step_ms:.1f} ms/step ({need_min:.1f} min, within the {self.max_min:g}-min limit)"
-        return (f"{self.steps:,} of {self.requested_steps:,} steps: at {self.step_ms:.1f} ms/step all of them would take "
-                f"{need_min:.1f} min, over the {self.max_min:g}-min limit")
+            return f"{head}: all {self.steps:,} steps ({took(self.steps)})"
+        if self.steps == self.min_steps and self.steps * self.step_ms > self.max_min * 60_000:
+            return (f"{head}: the floor of {self.steps:,} of {self.requested_steps:,} steps ({took(self.steps)}), "
+                    f"past the time limit")
+        return f"{head}: {self.steps:,} of {self.requested_steps:,} steps ({took(self.steps)}; all would take {took(self.requested_steps)})"
 
 
 def probe_step_ms(
@@ -278,16 +286,19 @@ def plan_steps(
     recipe: Recipe,
     pairs: Sequence[ImagePair],
     seed: int,
-    max_min: float,
+    max_min: float | None,
     info: dist.DistInfo = dist.DistInfo(),
     device: str | torch.device = "cpu",
+    min_steps: int = 1,
 ) -> StepPlan:
     """The recipe's steps, cut to what fits in ``max_min`` minutes at the step time :func:`probe_step_ms`
-    measures here (``max_min`` 0: no limit and no probe). The limit covers the training steps; held-out
-    evaluations and checkpoints during training come on top."""
+    measures here, but not below ``min_steps`` (``max_min`` None: no limit and no probe). ``max_min`` covers
+    the training steps alone: held-out evaluations and checkpoints during training are the caller's to leave
+    room for."""
     requested = recipe.phase.steps
-    if max_min <= 0 or requested == 0 or not is_trainable(model):
-        return StepPlan(requested, requested, max_min)
+    if max_min is None or requested == 0 or not is_trainable(model):
+        return StepPlan(requested, requested)
     step_ms = probe_step_ms(model, recipe, pairs, seed, info, device)
-    fit = max(1, int(max_min * 60_000 / step_ms))
-    return StepPlan(min(requested, fit), requested, max_min, step_ms)
+    floor = max(1, min(min_steps, requested))
+    fit = int(max(0.0, max_min) * 60_000 / step_ms)
+    return StepPlan(max(floor, min(requested, fit)), requested, max_min, step_ms, floor)

@@ -104,8 +104,8 @@ def search(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Override the preset's warm-up steps."),
     search_steps: Optional[int] = typer.Option(None, "--search-steps", help="Override the preset's search steps."),
-    finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Override the preset's fine-tune steps (trained in full: the preset's fine-tune time limit is dropped unless --finetune-minutes is given too)."),
-    finetune_minutes: Optional[float] = typer.Option(None, "--finetune-minutes", help="Fine-tune time limit: its steps are cut to what fits at the step time measured here when it starts (default: the preset's, cpu 35; 0 = none)."),
+    finetune_steps: Optional[int] = typer.Option(None, "--finetune-steps", help="Override the preset's fine-tune steps (trained in full: the preset's time limit is dropped unless --max-minutes is given too)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="End-to-end time limit: the fine-tune's steps are cut to what fits in the time the supernet phases leave, at the step time measured here when it starts (default: the preset's, cpu 45; 0 = none)."),
     relax_op: Optional[str] = typer.Option(None, "--relax-op", help="softmax | sparsemax | sparsestmax"),
     relax_node: Optional[str] = typer.Option(None, "--relax-node", help="softmax | sparsemax | sparsestmax"),
     relax_width: Optional[str] = typer.Option(None, "--relax-width", help="gumbel | softmax | sparsemax | sparsestmax"),
@@ -147,9 +147,9 @@ def search(
         if value is not None:
             changes[name] = replace(getattr(cfg, name), steps=value)
     if finetune_steps is not None:
-        changes["finetune_max_min"] = 0.0  # an explicit step count is trained in full
-    if finetune_minutes is not None:
-        changes["finetune_max_min"] = finetune_minutes
+        changes["max_wall_min"] = 0.0  # an explicit step count is trained in full
+    if max_minutes is not None:
+        changes["max_wall_min"] = max_minutes
     relax = {k: v for k, v in (("op", relax_op), ("node", relax_node), ("width", relax_width)) if v is not None}
     if relax:
         try:

@@ -123,10 +123,11 @@ class RunConfig:
     warmup: Phase = Phase(steps=1000, lr=2e-4, batch_size=4)
     search: Phase = Phase(steps=1000, lr=1e-4, batch_size=2)
     finetune: Phase = Phase(steps=1000, lr=2e-4, batch_size=16)
-    #: Wall-time limit of the fine-tune in minutes (0 = none): its steps are cut to what fits at the step time
-    #: measured on this machine when it starts (trisr.training.plan_steps), so that a preset keeps its time
-    #: whatever network the search derives; the count is kept in the run's checkpoint and summary.
-    finetune_max_min: float = 0.0
+    #: End-to-end wall-time limit in minutes (0 = none). The supernet phases run their steps; the fine-tune's steps
+    #: are then cut to what fits in the time left, at the step time measured on this machine when it starts
+    #: (trisr.search.engine.finetune_minutes, trisr.training.plan_steps), so that a preset keeps its time whatever
+    #: network the search derives and however fast the machine; the count is kept in the checkpoint and summary.
+    max_wall_min: float = 0.0
     arch_lr: float = 3e-4
     arch_betas: tuple[float, float] = (0.5, 0.999)
     #: Network-level sorting device (method.md §6): the code's telescoping linear penalty (default, positive
@@ -191,8 +192,8 @@ class RunConfig:
                 problems.append(f"{name}: steps must be >= 0 and batch_size >= 1")
         if self.search.steps < 1:
             problems.append("the search phase needs at least one step")
-        if not (math.isfinite(self.finetune_max_min) and self.finetune_max_min >= 0):
-            problems.append(f"finetune_max_min must be a finite number >= 0 (0 = no limit), got {self.finetune_max_min}")
+        if not (math.isfinite(self.max_wall_min) and self.max_wall_min >= 0):
+            problems.append(f"max_wall_min must be a finite number >= 0 (0 = no limit), got {self.max_wall_min}")
         if problems:
             raise TrisrError("invalid run configuration: " + "; ".join(problems))
 
@@ -296,8 +297,8 @@ def _cpu() -> RunConfig:
     # nf 48 (widths {16, 24, 32, 40, 48}), 1 stem + 3 searchable cells + 1 up block (14 tree nodes), x2.
     # The 350 supernet steps took 7-8 min there (search steps get cheaper as sparsestmax prunes); the fine-tune steps
     # fill the rest of the 45 minutes at the 50-66 ms/step of 17 GMAC derived networks, set by time, not by a score
-    # (as quick's). Networks of equal MACs differ 1.6x in step time (docs/benchmarks.md §6.11), so the fine-tune is
-    # also capped at 35 minutes: a slower derived network trains fewer steps instead of passing the 45. Its networks are 2-3x quick's, so the fine-tune lr is halved: on a 13.7 GMAC network of this
+    # (as quick's). Networks of equal MACs differ 1.6x in step time (side by side), and machines differ too (docs/benchmarks.md
+    # §6.11), so the run also has a 45-minute limit: a slower network or machine fine-tunes fewer steps instead. Its networks are 2-3x quick's, so the fine-tune lr is halved: on a 13.7 GMAC network of this
     # space (development split, 6,000 steps) lr 2e-3 scored +0.09 dB over quick's 4e-3, and an LR patch of 48
     # (batch 4, equal pixels) tied it at 1.3x the step time, so the patch stays 24.
     quick = _quick()
@@ -307,7 +308,7 @@ def _cpu() -> RunConfig:
         warmup=Phase(steps=150, lr=1e-3, batch_size=8),
         search=Phase(steps=200, lr=5e-4, batch_size=8),
         finetune=replace(quick.finetune, steps=32_000, lr=2e-3),
-        finetune_max_min=35.0,
+        max_wall_min=45.0,
         control_every=20,
         log_every=10,
         checkpoint_every=50,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -57,6 +58,19 @@ MEASURED_REFITS = 3
 #: A pick is accepted when it measures within this share under the budget: the run-to-run spread of one
 #: measurement here (a random-strategy pick measured 29.70 ms at derivation and 30.51 ms at the end of its run).
 MEASURED_MARGIN = 0.03
+
+
+#: An end-to-end time limit (``RunConfig.max_wall_min``) gives the fine-tune's steps what the run has not yet
+#: spent, less ``FINISH_RESERVE_MIN`` for the final evaluation and summary, over ``1 + FINETUNE_OVERHEAD`` for the
+#: held-out evaluations and checkpoints during the fine-tune (3 % measured on the cpu preset, docs/benchmarks.md
+#: §6.11); never fewer than ``MIN_FINETUNE_FRACTION`` of its steps: on a machine too slow for the limit the run
+#: passes it rather than ship a barely trained network.
+FINISH_RESERVE_MIN, FINETUNE_OVERHEAD, MIN_FINETUNE_FRACTION = 1.0, 0.05, 0.1
+
+
+def finetune_minutes(limit_min: float, spent_min: float) -> float:
+    """Minutes the fine-tune's steps may take under an end-to-end limit of ``limit_min`` after ``spent_min``."""
+    return max(0.0, (limit_min - spent_min - FINISH_RESERVE_MIN) / (1 + FINETUNE_OVERHEAD))
 
 
 @dataclass
@@ -196,6 +210,7 @@ class SearchRun:
         self.controller = BudgetController(config.budget, config.budget_band)
         self.trace_dir = os.environ.get("TRISR_SYNC_TRACE")
         self.elapsed = dict(self.ckpt["elapsed"]) if self.ckpt else {}
+        self._spent_before_s = sum(self.elapsed.values())
         self.history: list[dict] = list(json.loads(self.ckpt["history"])) if self.ckpt else []
         #: Held-out PSNR of the shipped (EMA) weights during fine-tuning: logged, never used to choose anything.
         self.curve: list[dict] = list(json.loads(self.ckpt.get("curve", "[]"))) if self.ckpt else []
@@ -290,6 +305,7 @@ class SearchRun:
 
     def run(self) -> dict:
         cfg = self.config
+        self._run_t0 = time.time()  # with the checkpoint's phase times: what an end-to-end time limit has spent
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / CONFIG_FILE, cfg.to_json() + "\n")
@@ -763,7 +779,11 @@ class SearchRun:
             # The step count fixed when this fine-tune started (checkpoints from before time limits: the config's).
             plan = StepPlan.from_dict(json.loads(ckpt["finetune_plan"])) if "finetune_plan" in ckpt else StepPlan(phase.steps, phase.steps)
         else:
-            plan = plan_steps(derived, cfg.recipe(), data.train, cfg.seed, cfg.finetune_max_min, self.info, self.device)
+            max_min = None
+            if cfg.max_wall_min > 0:
+                max_min = finetune_minutes(cfg.max_wall_min, (self._spent_before_s + time.time() - self._run_t0) / 60)
+            plan = plan_steps(derived, cfg.recipe(), data.train, cfg.seed, max_min, self.info, self.device,
+                              min_steps=math.ceil(MIN_FINETUNE_FRACTION * phase.steps))
             if plan.step_ms is not None:
                 self.reporter.message(f"fine-tune: {plan.describe()}")
                 self.log.event("finetune_plan", **plan.to_dict())

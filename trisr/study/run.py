@@ -97,9 +97,9 @@ def _run_config(cfg: StudyConfig, resolution: tuple[int, int]):
     from trisr.search.config import RunConfig, preset
 
     run_cfg = RunConfig.load(cfg.config) if cfg.config else preset(cfg.preset)
-    # Every network of a study trains the same steps, searched ones too: no fine-tune time limit (the cpu preset's
-    # would cut a slow searched network's steps and not the zoo's).
-    changes: dict = {"seed": cfg.seed, "cost_resolution": tuple(resolution), "finetune_max_min": 0.0}
+    # Every network of a study trains the same steps, searched ones too: no time limit (the cpu preset's would cut
+    # a slow searched network's fine-tune and not the zoo's).
+    changes: dict = {"seed": cfg.seed, "cost_resolution": tuple(resolution), "max_wall_min": 0.0}
     if cfg.scale is not None:
         changes["space"] = run_cfg.space.replace(scale=cfg.scale)
     for name in ("warmup", "search", "finetune"):
