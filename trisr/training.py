@@ -245,6 +245,7 @@ class StepPlan:
     def describe(self) -> str:
         if self.step_ms is None or self.max_min is None:
             return f"{self.steps:,} steps"
+
         def took(n: int) -> str:
             return f"{n * self.step_ms / 60_000:.1f} min"
         head = f"{self.max_min:.1f} min for the steps at {self.step_ms:.1f} ms/step"

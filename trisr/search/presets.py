@@ -27,9 +27,9 @@ PRESET_TABLE: tuple[PresetInfo, ...] = (
     PresetInfo("quick", "demo-sized search on the embedded photos",
                "nf 32, 9 tree nodes, x2, 100 + 150 + 14,000 steps", "5-9 min end to end on a 2-core CPU (by the size of the derived network)"),
     PresetInfo("cpu",
-               "a larger space and a longer fine-tune, above all for your own data (embedded photos: +1.93 dB on one seed vs quick's +1.76)",
+               "a larger space and a longer fine-tune, above all for your own data (embedded photos: +1.88 dB over 3 seeds vs quick's +1.76)",
                "nf 48, 14 tree nodes, x2, 150 + 200 + 32,000 steps, at most 45 min (fewer fine-tune steps where slower)",
-               "34-45 min end to end on a 2-core CPU (17-18 GMAC networks)"),
+               "34-45 min end to end on a 2-core CPU (14-18 GMAC networks)"),
     PresetInfo("paper", "the reference configuration (method.md §13)",
                "nf 64, 55 tree nodes, x4, 86,200 + 86,200 + 64,500 steps", "a multi-day GPU job"),
 )
