@@ -297,8 +297,9 @@ def _cpu() -> RunConfig:
     # nf 48 (widths {16, 24, 32, 40, 48}), 1 stem + 3 searchable cells + 1 up block (14 tree nodes), x2.
     # The 350 supernet steps took 7-8 min there (search steps get cheaper as sparsestmax prunes); the fine-tune steps
     # fill the rest of the 45 minutes at the 50-66 ms/step of 17 GMAC derived networks, set by time, not by a score
-    # (as quick's). Networks of equal MACs differ 1.6x in step time (side by side), and machines differ too (docs/benchmarks.md
-    # §6.11), so the run also has a 45-minute limit: a slower network or machine fine-tunes fewer steps instead. Its networks are 2-3x quick's, so the fine-tune lr is halved: on a 13.7 GMAC network of this
+    # (as quick's). Networks of equal MACs differ 1.6x in step time (side by side), and machines differ too
+    # (docs/benchmarks.md §6.11, §6.12), so the run also has a 45-minute limit: a slower network or machine
+    # fine-tunes fewer steps instead. Its networks are 2-3x quick's, so the fine-tune lr is halved: on a 13.7 GMAC network of this
     # space (development split, 6,000 steps) lr 2e-3 scored +0.09 dB over quick's 4e-3, and an LR patch of 48
     # (batch 4, equal pixels) tied it at 1.3x the step time, so the patch stays 24.
     quick = _quick()

@@ -63,8 +63,8 @@ MEASURED_MARGIN = 0.03
 #: An end-to-end time limit (``RunConfig.max_wall_min``) gives the fine-tune's steps what the run has not yet
 #: spent, less ``FINISH_RESERVE_MIN`` for the final evaluation and summary, over ``1 + FINETUNE_OVERHEAD`` for the
 #: held-out evaluations and checkpoints during the fine-tune and the probe's error (two cpu-preset runs took 2 %
-#: less and 7 % more than probed, docs/benchmarks.md §6.12); never fewer than ``MIN_FINETUNE_FRACTION`` of its steps: on a machine too slow for the limit the run
-#: passes it rather than ship a barely trained network.
+#: less and 7 % more than probed, docs/benchmarks.md §6.12); never fewer than ``MIN_FINETUNE_FRACTION`` of its
+#: steps: on a machine too slow for the limit the run passes it rather than ship a barely trained network.
 FINISH_RESERVE_MIN, FINETUNE_OVERHEAD, MIN_FINETUNE_FRACTION = 1.0, 0.10, 0.1
 
 
@@ -777,7 +777,8 @@ class SearchRun:
         resuming = ckpt is not None and "opt" in ckpt  # else the checkpoint of the derivation: fine-tuning starts
         if resuming:
             # The step count fixed when this fine-tune started (checkpoints from before time limits: the config's).
-            plan = StepPlan.from_dict(json.loads(ckpt["finetune_plan"])) if "finetune_plan" in ckpt else StepPlan(phase.steps, phase.steps)
+            stored = ckpt.get("finetune_plan")
+            plan = StepPlan.from_dict(json.loads(stored)) if stored else StepPlan(phase.steps, phase.steps)
         else:
             max_min = None
             if cfg.max_wall_min > 0:
