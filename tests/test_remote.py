@@ -302,3 +302,19 @@ def test_bench_over_ssh_round_trip(loopback, tmp_path):
 
     assert rows["onnx"]["latency_median_ms"] > 0 and rows[BASELINE]["latency_median_ms"] > 0
     assert set(Path("/tmp").glob("trisr-bench-*")) == before  # the remote copy was removed
+
+
+def test_spec_profile_jetson_command_over_ssh(loopback, tmp_path):
+    """The spec's `trisr profile --device jetson --host ...`, literally (plus the loopback's ssh config): parsed,
+    carried over SSH, and run by the remote trisr for a Jetson. This remote is an x86 machine without TensorRT,
+    so the remote refuses with its own one line naming what to install, and we end in one line, exit 2."""
+    cfg = loopback.client_config("jetson", loopback.known_host_line())
+    out = tmp_path / "lut.json"
+    res = trisr("profile", "--device", "jetson", "--host", ALIAS, "--ssh-config", str(cfg), "--remote-trisr", REMOTE_TRISR,
+                "--out", str(out), cwd=tmp_path, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and "No such option" not in res.stderr
+    assert "TensorRT is missing" in res.stderr and "python3-libnvinfer" in res.stderr  # the remote's own line
+    lines = error_lines(res.stderr)
+    assert lines[-1].startswith(f"error: remote trisr profile on {ALIAS} failed with exit status 2"), res.stderr
+    assert not out.exists()

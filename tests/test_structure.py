@@ -144,9 +144,9 @@ def test_every_command_module_registers_the_one_way():
     from trisr.cli.app import COMMANDS, app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert len(app.registered_commands) == len(COMMANDS) == 11
+    assert len(app.registered_commands) == len(COMMANDS) == 12
     assert all(callable(getattr(m, "register", None)) for m in COMMANDS)
-    assert {"search", "train", "eval", "upscale", "zoo", "info", "profile", "study", "report", "export", "bench"} == names
+    assert {"deploy", "search", "train", "eval", "upscale", "zoo", "info", "profile", "study", "report", "export", "bench"} == names
     cli_files = {p.stem for p in (ROOT / "cli").glob("*.py")} - {"__init__", "__main__", "app", "errors", "options", "tables"}
     assert cli_files == {m.__name__.rpartition(".")[2] for m in COMMANDS}
 
@@ -168,8 +168,12 @@ def test_import_trisr_stays_light():
     assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
 
 
-def test_device_vocabulary_is_two_enums():
-    """--target is the deployment target everywhere, --device where PyTorch runs; bad values exit 2."""
+def test_device_vocabulary_is_the_specs():
+    """--device is the deployment device wherever a network is timed or shipped (--target its hidden alias);
+    --train-device is where PyTorch trains, --torch-device where eval/upscale run it (their --device a hidden
+    alias); bad values exit 2 naming the option; --help shows the spec's words and never the aliases."""
+    import re
+
     from typer.testing import CliRunner
 
     from trisr.cli import app
@@ -177,10 +181,35 @@ def test_device_vocabulary_is_two_enums():
 
     assert [t.value for t in Target] == ["cpu", "cuda", "jetson"] and [d.value for d in TorchDevice] == ["cpu", "cuda", "auto"]
     runner = CliRunner()
-    for command in ("search", "profile", "export", "bench", "study"):
-        res = runner.invoke(app, [command, "--target", "gpu"])
-        assert res.exit_code == 2 and "--target" in res.output, (command, res.output)
-    for command in ("search", "train", "eval", "upscale"):
-        res = runner.invoke(app, [command, "--device", "jetson"])
-        assert res.exit_code == 2 and "--device" in res.output, (command, res.output)
-    assert runner.invoke(app, ["search", "--train-device", "cpu"]).exit_code == 2
+    plain = lambda text: re.sub(r"\x1b\[[0-9;]*m", "", text)  # noqa: E731 - typer's help may carry colour codes
+    deploying = ("deploy", "search", "profile", "export", "bench", "study")
+    for command in deploying:
+        for flag in ("--device", "--target"):
+            res = runner.invoke(app, [command, flag, "gpu"])
+            assert res.exit_code == 2 and flag in plain(res.output), (command, flag, res.output)
+        helptext = plain(runner.invoke(app, [command, "--help"], terminal_width=200).output)
+        assert "--device" in helptext and "Deployment device" in helptext and "--target" not in helptext, command
+    for command in ("search", "train", "study", "deploy"):
+        res = runner.invoke(app, [command, "--train-device", "jetson"])
+        assert res.exit_code == 2 and "--train-device" in plain(res.output), (command, res.output)
+        assert "Where PyTorch trains" in plain(runner.invoke(app, [command, "--help"], terminal_width=200).output)
+    for command in ("eval", "upscale"):
+        for flag in ("--torch-device", "--device"):
+            res = runner.invoke(app, [command, flag, "jetson"])
+            assert res.exit_code == 2 and flag in plain(res.output), (command, flag, res.output)
+    res = runner.invoke(app, ["train", "--device", "jetson"])  # train's old --device: where it trains
+    assert res.exit_code == 2 and "--device" in plain(res.output)
+
+
+def test_device_and_its_alias_resolve_to_one_setting():
+    from trisr.cli.options import Target, TorchDevice, deploy_device, pick_torch_device
+    from trisr.errors import TrisrError
+
+    assert deploy_device(None, None) is Target.cpu and deploy_device(None, None, default=None) is None
+    assert deploy_device(Target.jetson, None) is Target.jetson and deploy_device(None, Target.cuda) is Target.cuda
+    assert deploy_device(Target.cuda, Target.cuda) is Target.cuda
+    import pytest
+
+    with pytest.raises(TrisrError, match="--device and --target name the same setting"):
+        deploy_device(Target.cpu, Target.jetson)
+    assert pick_torch_device(None, None) is TorchDevice.auto and pick_torch_device(None, TorchDevice.cpu) is TorchDevice.cpu

@@ -66,8 +66,10 @@ def train_arch(
     seed: int = 0,
     reporter: Reporter | None = None,
     resume: bool = False,
+    device: str = "cpu",
 ) -> dict:
-    """Train ``arch`` (a ``Genotype`` or a ``ZooSpec``) into the run folder ``out`` and return its summary.
+    """Train ``arch`` (a ``Genotype`` or a ``ZooSpec``) into the run folder ``out`` on ``device`` (PyTorch) and
+    return its summary.
 
     With ``supernet_run`` (genotypes only) the weights start from that run's supernet by mapping and slicing (as
     a searched network's do); without, from the default initialisation. A finished folder is read back, not
@@ -89,7 +91,7 @@ def train_arch(
         (start / other).unlink(missing_ok=True)
         atomic_write_json(start / own, arch.to_dict())
     resume = resume or (out / CHECKPOINT_FILE).exists()
-    return train(start, out, recipe, data, seed, resume, reporter)
+    return train(start, out, recipe, data, seed, resume, reporter, device)
 
 
 train_genotype = train_arch  # the name before zoo networks existed

@@ -86,11 +86,23 @@ def evaluate(
     on_image: Callable[[int], None] | None = None,
 ) -> dict:
     """Mean and per-image PSNR/SSIM of ``model`` and of bicubic upsampling on ``pairs``."""
-    check_crop(crop)
     model.eval()
+    return evaluate_sr(lambda lr: super_resolve(model, lr, device), pairs, scale, crop, on_image)
+
+
+def evaluate_sr(
+    sr_fn: Callable[[np.ndarray], np.ndarray],
+    pairs: list[ImagePair],
+    scale: int,
+    crop: int | None = None,
+    on_image: Callable[[int], None] | None = None,
+) -> dict:
+    """:func:`evaluate` of any uint8 LR -> uint8 SR function: a PyTorch network, or an exported artifact as it
+    ships (``ArtifactModel.upscale``, in tiles of its input size)."""
+    check_crop(crop)
     rows = []
     for i, pair in enumerate(pairs):
-        sr = super_resolve(model, pair.lr, device)
+        sr = sr_fn(pair.lr)
         ours = evaluate_pair(sr, pair.hr, scale, crop=crop)
         bic = evaluate_pair(quantize_uint8(bicubic_upscale(pair.lr, scale)), pair.hr, scale, crop=crop)
         rows.append(

@@ -8,8 +8,10 @@ file is created with mode 0600 (``tempfile.mkstemp``); callers that want other p
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,34 @@ from typing import IO, Any
 
 from trisr.errors import TrisrError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "read_json", "WriteError", "write_error"]
+
+
+class WriteError(TrisrError):
+    """A file could not be written (no space, read-only folder, no permission); the previous file is kept."""
+
+
+#: errno values that are the user's disk, not a bug: no space, quota, read-only file system, permissions.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def write_error(exc: BaseException, path: str | os.PathLike) -> WriteError | None:
+    """The one-line error for a failed write of ``path``, or None when ``exc`` is not a disk failure. torch's
+    checkpoint writer reports a short write as ``RuntimeError: [enforce fail at inline_container.cc...] ... file
+    write failed``, without the OSError behind it; then the free space of the folder tells which it was."""
+    path = Path(path)
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        reason = os.strerror(exc.errno)
+    elif isinstance(exc, RuntimeError) and ("inline_container" in str(exc) or "write failed" in str(exc)):
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            free = None
+        reason = "No space left on device" if free is not None and free < 64 * 2**20 else "the write failed"
+    else:
+        return None
+    return WriteError(f"cannot write {path}: {reason}; the previous version of the file is kept "
+                      "(free space or choose a writable folder, then rerun the command with --resume where it has one)")
 
 
 def read_json(
@@ -45,8 +74,11 @@ def read_json(
 def atomic_write_bytes(path: str | os.PathLike, data: bytes | Callable[[IO[bytes]], Any]) -> None:
     """Write ``data`` (bytes, or a function that writes to the open binary file) to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise (write_error(exc, path) or exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             if callable(data):
@@ -56,8 +88,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | Callable[[IO[bytes
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        failed = write_error(exc, path)
+        if failed is not None:
+            raise failed from None
         raise
 
 

@@ -90,10 +90,17 @@ def train(
     ranges (``quant.json``), from which ``trisr export --precision int8`` ships the trained int8 network
     (docs/export.md, INT8). The summary reports the fake-quantized model's held-out metrics
     (``metrics_fakequant``) beside the float ones."""
+    from trisr.lock import locked
+
+    out = check_out_dir(out)
+    with locked(out, "run folder"):  # a second command on the same folder refuses instead of writing over it
+        return _train(source, out, recipe, data_source, seed, resume, reporter, device, checkpoint_every, pairs, qat, calib_dir)
+
+
+def _train(source, out, recipe, data_source, seed, resume, reporter, device, checkpoint_every, pairs, qat, calib_dir) -> dict:
     dev = torch.device(device)
     info = dist.init_distributed(dev)
     reporter = reporter if (reporter is not None and info.is_main) else Reporter()
-    out = check_out_dir(out)
     ckpt_path = out / CHECKPOINT_FILE
     ckpt = load_checkpoint(ckpt_path) if resume else None
     if not resume and ckpt_path.exists():

@@ -6,10 +6,10 @@ from __future__ import annotations
 import typer
 
 from trisr import __version__
-from trisr.cli import bench, eval, export, info, profile, report, search, study, train, upscale, zoo
+from trisr.cli import bench, deploy, eval, export, info, profile, report, search, study, train, upscale, zoo
 
 #: One module per command, in the order ``trisr --help`` lists them; each exposes ``register(app)``.
-COMMANDS = (search, train, eval, upscale, zoo, info, profile, study, report, export, bench)
+COMMANDS = (deploy, search, train, eval, upscale, zoo, info, profile, study, report, export, bench)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The ``trisr`` command line (typer + rich).")
 

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from trisr.cli.errors import EXIT_CHECK_FAILED, err_console, user_errors
-from trisr.cli.options import Target, input_spec, print_json
+from trisr.cli.options import Target, deploy_device, input_spec, print_json
 from trisr.errors import TrisrError
 from trisr.export.formats import PRECISIONS, help_text, parse_format_list
 
@@ -32,7 +32,7 @@ def bench_target(target: Target) -> str:
     import torch
 
     if target is not Target.cpu and not torch.cuda.is_available():
-        raise TrisrError(f"--target {target.value} asked for, but torch sees no CUDA GPU")
+        raise TrisrError(f"--device {target.value} asked for, but torch sees no CUDA GPU")
     return target.value
 
 
@@ -42,7 +42,8 @@ def bench_cmd(
     formats: Optional[str] = typer.Option(None, "--format", "-f", help=f"Comma list of formats (default: all). {help_text()}."),
     precision: Optional[str] = typer.Option(None, "--precision", "-p", help="Comma list of precisions (default: each format's default)."),
     shape: str = typer.Option("256x256", "--shape", help="LR input HxW (static artifacts; latency measured at it)."),
-    target: Target = typer.Option(Target.cpu, "--target", help="cpu, cuda or jetson: the preferred device of each format; the PyTorch baseline runs on its CPU or GPU."),
+    device: Optional[Target] = typer.Option(None, "--device", help="Deployment device the artifacts are benchmarked on: cpu, cuda or jetson (default cpu; the preferred device of each format); the PyTorch baseline runs on its CPU or GPU."),
+    target_alias: Optional[Target] = typer.Option(None, "--target", hidden=True, help="Old name of --device."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads of every runtime (default: all cores)."),
     reps: int = typer.Option(5, "--reps", help="Timing repetitions per row, interleaved across rows (median of their medians)."),
     time_s: float = typer.Option(0.5, "--time-s", help="Minimum timed seconds per repetition (after its warm-up)."),
@@ -66,6 +67,7 @@ def bench_cmd(
     from trisr.export.bench import TABLE_WIDTH, bench_protocol, bench_run, failed_rows, reasons, render_table
     from trisr.export.exporters import ExportOptions
 
+    target = deploy_device(device, target_alias)
     fmts = parse_format_list(formats)
     precisions = _precisions(precision)
     spec = input_spec(shape)
@@ -84,6 +86,7 @@ def bench_cmd(
 
         if lut is not None:
             raise TrisrError("--lut is a local file; with --host, compare against the remote table afterwards")
+        # --target: the alias every trisr release knows (an older trisr on the device has no deployment --device).
         remote_args = ["--peak-n", str(peak_n), "--shape", shape, "--target", target.value, "--reps", str(reps), "--time-s", str(time_s), "--calib-samples", str(calib_samples)]
         for flag, value in (("--format", formats), ("--precision", precision), ("--threads", threads)):
             if value is not None:

@@ -1,7 +1,7 @@
 """One-line user errors: the contract every trisr command keeps.
 
-:class:`~trisr.errors.TrisrError` -> one red ``error:`` line on stderr, exit status 2; Ctrl-C -> one line,
-exit status 130; never a traceback.
+:class:`~trisr.errors.TrisrError` -> one red ``error:`` line on stderr, exit status 2; a write the disk refused
+(no space, read-only, no permission) -> the same; Ctrl-C -> one line, exit status 130; never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from trisr.errors import TrisrError
+from trisr.io import write_error
 
 out_console = Console()
 err_console = Console(stderr=True)
@@ -32,6 +33,12 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except TrisrError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except OSError as exc:  # a write outside the atomic writer (a log line, a safetensors file) on a full disk
+            failed = write_error(exc, exc.filename or "a file")
+            if failed is None:
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; a run can be continued with --resume")

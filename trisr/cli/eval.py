@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import DEVICE_HELP, TorchDevice, print_json, torch_device
+from trisr.cli.options import TORCH_DEVICE_HELP, TorchDevice, pick_torch_device, print_json, torch_device
 from trisr.cli.tables import metrics_table
 
 
@@ -17,7 +17,8 @@ def eval_cmd(
     run: Path = typer.Argument(..., help="Run folder with genotype.json or arch.json, and model.safetensors."),
     data: Optional[Path] = typer.Option(None, "--data", help="Benchmark folder (Set5, DIV2K valid, ...); default the embedded held-out photos."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Border crop (default: scale)."),
-    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+    torch_on: Optional[TorchDevice] = typer.Option(None, "--torch-device", help=TORCH_DEVICE_HELP),
+    device_alias: Optional[TorchDevice] = typer.Option(None, "--device", hidden=True, help="Old name of --torch-device."),
     degrade: Optional[list[str]] = typer.Option(
         None, "--degrade", help="Also make LR with these kernels (HR blurred, then sampled; repeatable): "
         "gaussian:SIGMA[,SIGMA...] (HR px) | aniso:S1,S2,THETA | FILE.npy, and report PSNR/SSIM for matched bicubic LR, "
@@ -35,7 +36,7 @@ def eval_cmd(
         from trisr.correction.kernels import parse_kernels
 
         kernels = [k for text in degrade for k in parse_kernels(text)]  # bad kernels: one line before any work
-    dev = torch_device(device)
+    dev = torch_device(pick_torch_device(torch_on, device_alias))
     model = load_model(run, dev)
     scale = model.arch.scale
     pairs = load_pairs(data, scale, "val")

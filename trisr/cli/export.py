@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from trisr.cli.errors import EXIT_CHECK_FAILED, err_console, user_errors
-from trisr.cli.options import Target, input_spec, keep_float_option, print_json
+from trisr.cli.options import Target, deploy_device, input_spec, keep_float_option, print_json
 from trisr.errors import TrisrError
 from trisr.export.formats import help_text
 
@@ -33,7 +33,8 @@ def export_cmd(
     calib_samples: int = typer.Option(300, "--calib-samples", help="INT8 calibration patches."),
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="INT8: convolutions kept in float: first,last (default), first, last or none."),
     workspace_gb: Optional[float] = typer.Option(None, "--workspace-gb", help="TensorRT builder workspace (default 2 GB)."),
-    target: Optional[Target] = typer.Option(None, "--target", help="Where verification runs the artifact: cpu, cuda or jetson (default: the format's first)."),
+    device: Optional[Target] = typer.Option(None, "--device", help="Deployment device the artifact is built for and verified on: cpu, cuda or jetson (default: the format's first)."),
+    target_alias: Optional[Target] = typer.Option(None, "--target", hidden=True, help="Old name of --device."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads for verification."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Fold the correction filter for LR made with this kernel "
         "into the artifact's input: gaussian:SIGMA (HR px) | aniso:S1,S2,THETA | FILE.npy (docs/correction.md)."),
@@ -56,6 +57,7 @@ def export_cmd(
         from trisr.correction.kernels import parse_kernel
 
         correction = parse_kernel(kernel, allow_estimate=False)
+    target = deploy_device(device, target_alias, default=None)
     dev = None if target is None else target.value
     fmt.require(precision, dev or fmt.devices[0])  # missing runtime: one line with the fix, before any work
     options = ExportOptions(calib_dir=calib, calib_samples=calib_samples, keep_float=keep_float_option(keep_float),

@@ -1,8 +1,18 @@
-"""Option vocabulary shared by the commands.
+"""Option vocabulary shared by the commands: the spec's words.
 
-Two words, never mixed: ``--target`` is the deployment target a latency is measured or an artifact runs on
-(:class:`Target`: cpu, cuda, jetson); ``--device`` is where PyTorch itself runs (:class:`TorchDevice`: cpu,
-cuda, auto). Both are enums, so ``--help`` lists the choices and typer refuses others with exit status 2.
+Two meanings, never mixed:
+
+* ``--device cpu|cuda|jetson`` (:class:`Target`) is where the network is **deployed and timed**: the device a
+  latency table is measured on, a budget is met on, an artifact is exported for and benchmarked on (``profile``,
+  ``search``, ``export``, ``bench``, ``study``, ``deploy``). ``--target``, the word of earlier releases, is kept
+  as a hidden alias so existing scripts keep working.
+* ``--train-device cpu|cuda|auto`` (:class:`TorchDevice`) is where **PyTorch trains** (``search``, ``train``,
+  ``study``, ``deploy``); ``--torch-device`` is where PyTorch runs a run folder's network in ``eval`` and
+  ``upscale``. These two commands deploy nothing, so their old ``--device`` stays a hidden alias there, and so
+  does ``train``'s.
+
+All are enums: ``--help`` lists the choices and typer refuses others with exit status 2. Defaults are None and
+resolved here, so an alias and its option can be told apart (giving both with different values is refused).
 """
 
 from __future__ import annotations
@@ -31,8 +41,37 @@ class TorchDevice(str, Enum):
     auto = "auto"
 
 
-TARGET_HELP = "Deployment target: cpu, cuda (NVIDIA GPU) or jetson."
-DEVICE_HELP = "Where PyTorch runs: cpu, cuda or auto (cuda when torch sees a GPU)."
+DEVICE_HELP = ("Deployment device the network is timed and shipped on: cpu, cuda (NVIDIA GPU) or jetson "
+               "(default cpu). Not where PyTorch trains (--train-device).")
+TARGET_HELP = DEVICE_HELP  # the name earlier releases used
+TRAIN_DEVICE_HELP = ("Where PyTorch trains: cpu, cuda or auto (cuda when torch sees a GPU; default auto). "
+                     "Not the deployment device (--device).")
+TORCH_DEVICE_HELP = "Where PyTorch runs the network: cpu, cuda or auto (cuda when torch sees a GPU; default auto)."
+
+
+def _one_of(value, alias, names: str):
+    """``value`` or its hidden ``alias``; both given and different is refused."""
+    if value is not None and alias is not None and value != alias:
+        raise TrisrError(f"{names} name the same setting; give one ({value.value} vs {alias.value})")
+    return value if value is not None else alias
+
+
+def deploy_device(device: Target | None, target_alias: Target | None = None, default: Target | None = Target.cpu) -> Target | None:
+    """The deployment device of ``--device`` (or its hidden alias ``--target``), else ``default``."""
+    chosen = _one_of(device, target_alias, "--device and --target")
+    return default if chosen is None else chosen
+
+
+def pick_torch_device(device: TorchDevice | None, alias: TorchDevice | None = None,
+                      names: str = "--torch-device and --device") -> TorchDevice:
+    """The option or its hidden alias, unresolved (default auto)."""
+    chosen = _one_of(device, alias, names)
+    return TorchDevice.auto if chosen is None else chosen
+
+
+def train_device(device: TorchDevice | None, alias: TorchDevice | None = None, names: str = "--train-device and --device") -> str:
+    """Where PyTorch runs, resolved (:func:`torch_device`) from the option or its hidden alias (default auto)."""
+    return torch_device(pick_torch_device(device, alias, names))
 
 
 def torch_device(device: TorchDevice | str) -> str:
@@ -43,7 +82,7 @@ def torch_device(device: TorchDevice | str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise TrisrError("--device cuda asked for, but torch sees no CUDA GPU")
+        raise TrisrError("PyTorch on cuda asked for (--train-device/--torch-device cuda), but torch sees no CUDA GPU")
     return name
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import TARGET_HELP, Target, parse_hw, print_json
+from trisr.cli.options import DEVICE_HELP, Target, deploy_device, parse_hw, print_json
 from trisr.errors import TrisrError
 
 
@@ -54,7 +54,8 @@ def lut_tables(lut) -> list[Table]:
 
 @user_errors
 def profile_cmd(
-    target: Target = typer.Option(Target.cpu, "--target", help=TARGET_HELP),
+    device: Optional[Target] = typer.Option(None, "--device", help=DEVICE_HELP),
+    target_alias: Optional[Target] = typer.Option(None, "--target", hidden=True, help="Old name of --device."),
     backend: Optional[str] = typer.Option(None, "--backend", help="onnxruntime | openvino | torch (cpu); tensorrt | torch (cuda, jetson). Default: onnxruntime on cpu, tensorrt on GPUs (torch CUDA where TensorRT is absent)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 (OpenVINO on CPUs with AVX512-BF16 or AMX) | fp16 (TensorRT) | int8. "
         "Default: the runtime's own default on this device (OpenVINO: bf16 where the CPU has it; trisr info shows it)."),
@@ -77,13 +78,19 @@ def profile_cmd(
     ssh_config: Optional[Path] = typer.Option(None, "--ssh-config", help="ssh -F FILE (port, key, known hosts) for --host."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Measure every candidate op of the search space in the target runtime; write a latency table."""
+    """Measure every candidate op of the search space in the runtime it ships in on --device; write a latency table."""
     from trisr.profile.lut import default_lut_path, load_lut
     from trisr.profile.profiler import profile, validate_lut
     from trisr.profile.target import make_backend
     from trisr.progress import RichReporter
     from trisr.runtime.timing import TimingProtocol
 
+    target = deploy_device(device, target_alias)
+    for flag, value, low in (("--validate", validate, 0), ("--calibrate", calibrate, 0), ("--repeats", repeats, 1)):
+        if value < low:
+            raise TrisrError(f"{flag} must be >= {low}, got {value}")
+    if not window_s > 0:
+        raise TrisrError(f"--window-s must be > 0, got {window_s}")
     if show is not None:
         lut = load_lut(show)
         for t in lut_tables(lut):
@@ -94,6 +101,7 @@ def profile_cmd(
     if host is not None:
         from trisr.profile.remote import profile_remote
 
+        # --target, not --device: the hidden alias every trisr release knows, so an older trisr on the device works.
         args = ["--target", target.value, "--input", input_hw, "--preset", preset, "--calibrate", str(calibrate),
                 "--validate", str(validate), "--repeats", str(repeats), "--window-s", str(window_s), "--seed", str(seed)]
         for flag, value in (("--backend", backend), ("--precision", precision), ("--threads", threads), ("--scale", scale)):
@@ -119,17 +127,22 @@ def profile_cmd(
             "Run `sudo jetson_clocks` for stable tables. Power mode: " + str(jetson.get("power_mode", "unknown"))
         )
     resolution = parse_hw(input_hw)
+    from trisr.lock import locked
+
     if lut_file is not None:
         if not validate:
             raise TrisrError("--lut needs --validate N")
-        lut = load_lut(lut_file)
-        lut.check(lut.space, runtime.describe(), resolution)
-        validate_lut(lut, runtime, validate, seed + 1, protocol, reporter)
-        path = lut.save(lut_file)
+        with locked(lut_file, "file"):
+            lut = load_lut(lut_file)
+            lut.check(lut.space, runtime.describe(), resolution)
+            validate_lut(lut, runtime, validate, seed + 1, protocol, reporter)
+            path = lut.save(lut_file)
     else:
         space = _space_from(preset, config, scale)
-        lut = profile(space, runtime, resolution, protocol, calibrate=calibrate, validate=validate, seed=seed, reporter=reporter)
-        path = lut.save(out or default_lut_path(lut.target, space, resolution, profiles))
+        path = out or default_lut_path(runtime.describe(), space, resolution, profiles)
+        with locked(path, "file"):  # a second profile of the same table refuses instead of racing it
+            lut = profile(space, runtime, resolution, protocol, calibrate=calibrate, validate=validate, seed=seed, reporter=reporter)
+            path = lut.save(path)
     for t in lut_tables(lut):
         err_console.print(t)
     err_console.print(f"latency table written to [bold]{path}[/]")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import Target, TorchDevice, parse_hw, print_json, torch_device
+from trisr.cli.options import DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, train_device
 from trisr.cli.tables import metrics_table
 from trisr.errors import TrisrError
 from trisr.search.presets import preset_help
@@ -84,10 +84,11 @@ def search(
     scale: Optional[int] = typer.Option(None, "--scale", help="Upscaling factor 2, 3 or 4 (default: the preset's)."),
     macs_g: Optional[float] = typer.Option(None, "--macs-g", help="Budget in GMACs at the cost resolution."),
     params_k: Optional[float] = typer.Option(None, "--params-k", help="Budget in thousands of parameters."),
-    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="Budget in ms measured on the target (--target/--backend) at the cost resolution."),
+    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="Budget in ms measured on the deployment device (--device/--backend) at the cost resolution."),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Latency table (trisr profile); default: the cached one under the profiles folder for the target, profiled first if missing."),
     profiles: Optional[Path] = typer.Option(None, "--profiles", help="Folder of latency tables, looked up and written (default: $TRISR_PROFILES, else ./profiles)."),
-    target: Target = typer.Option(Target.cpu, "--target", help="Deployment target for --latency-ms: cpu, cuda or jetson."),
+    device: Optional[Target] = typer.Option(None, "--device", help=DEVICE_HELP + " Used with --latency-ms."),
+    target_alias: Optional[Target] = typer.Option(None, "--target", hidden=True, help="Old name of --device."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime: onnxruntime, openvino, torch or tensorrt (default per target)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Target runtime threads (default: all cores)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="Precision the network ships at in the target runtime "
@@ -111,18 +112,19 @@ def search(
     relax_width: Optional[str] = typer.Option(None, "--relax-width", help="gumbel | softmax | sparsemax | sparsestmax"),
     order_penalty: Optional[str] = typer.Option(None, "--order-penalty", help="linear (code) | hinge (stronger) | none"),
     order_lambda: Optional[float] = typer.Option(None, "--order-lambda"),
-    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help="Where search and training run (PyTorch): cpu, cuda or auto."),
+    train_on: Optional[TorchDevice] = typer.Option(None, "--train-device", help=TRAIN_DEVICE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
 ) -> None:
     """Search an architecture (trilevel NAS, or another --strategy), derive it, inherit weights, fine-tune and evaluate."""
     from dataclasses import replace
 
+    from trisr.pipeline.search import SearchRequest, run_config_for, run_search
+    from trisr.pipeline.target import TargetRequest
     from trisr.progress import RichReporter
-    from trisr.rundir import CONFIG_FILE
     from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
-    from trisr.search.engine import SearchRun
 
+    dev = deploy_device(device, target_alias, default=None)
     cfg = RunConfig.load(config) if config is not None else load_preset(preset)
     if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
         raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
@@ -162,58 +164,15 @@ def search(
         changes["order_lambda"] = order_lambda
     cfg = cfg.replace(**changes)
     out = out or Path("runs") / f"search-{cfg.preset}-x{cfg.space.scale}"
-    reporter = RichReporter(err_console)
-    cost_table, extra = None, None
-    if resume and (out / CONFIG_FILE).exists():
-        cfg = RunConfig.load(out / CONFIG_FILE)  # the run's own settings
-    if cfg.budget_metric == "latency_ms":
-        from trisr.profile.lut import load_lut
-        from trisr.profile.target import latency_report, resolve_latency_table
-
-        if profile is not None and cost_resolution is None and not resume:
-            cfg = cfg.replace(cost_resolution=tuple(load_lut(profile).resolution))  # the table's deployment size
-        lut, runtime = resolve_latency_table(
-            cfg.space, cfg.cost_resolution, profile, target.value, backend, threads, allow_mismatch, reporter,
-            profiles=profiles, precision=precision,
-        )
-        cost_table = lut.to_cost_table()
-        h, w = lut.resolution
-        reporter.message(
-            f"latency budget {cfg.budget:g} ms on {runtime.name}/{runtime.device} {runtime.precision} ({runtime.threads} threads) @ {h}x{w} LR"
-        )
-
-        def extra(model) -> dict:
-            from trisr.data.pairs import load_pairs
-            from trisr.profile.target import shipped_metrics
-
-            return {**latency_report(model, lut, runtime, cfg.budget),
-                    **shipped_metrics(model, runtime, load_pairs(data, cfg.space.scale, "val"), cfg.space.scale, lut.resolution, out)}
-    elif precision is not None:
-        raise TrisrError("--precision applies to --latency-ms (the precision the latency is measured at)")
-    if qat_steps is not None and (cfg.budget_metric != "latency_ms" or runtime.precision != "int8"):
-        raise TrisrError("--qat-steps applies to --latency-ms with --precision int8")
-    if qat_steps is not None and qat_steps < 0:
-        raise TrisrError("--qat-steps must be >= 0")
-    measure = None
-    if cfg.budget_metric == "latency_ms":
-        from trisr.profile.target import measure_genotype_ms
-
-        def measure(genotype) -> float:
-            return measure_genotype_ms(runtime, genotype, lut.resolution)
-
-    run = SearchRun(cfg, out, data, resume=resume, reporter=reporter, device=torch_device(device), cost_table=cost_table,
-                    extra_summary=extra, measure=measure)
-    summary = run.run()
+    request = SearchRequest(
+        cfg, out, data, resume,
+        TargetRequest(None if dev is None else dev.value, backend, threads, precision, profile, profiles, allow_mismatch),
+        train_device(train_on, names="--train-device"), qat_steps, table_resolution=cost_resolution is None,
+    )
+    summary = run_search(request, RichReporter(err_console))
     if not summary:  # non-zero ranks print nothing
         return
-    if cfg.budget_metric == "latency_ms" and runtime.precision == "int8" and (qat_steps is None or qat_steps > 0):
-        from trisr.quant.fakequant import QAT_STEPS
-        from trisr.quant.qat import qat_after_search
-        from trisr.rundir import write_summary
-
-        summary.update(qat_after_search(out, runtime, lut.resolution, data, cfg.seed, reporter,
-                                        QAT_STEPS if qat_steps is None else qat_steps, torch_device(device)))
-        write_summary(out, summary)
+    cfg = run_config_for(request)  # a resume's own settings
     err_console.print(summary_table(summary))
     from trisr.evaluate import validation_images
 

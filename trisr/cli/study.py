@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import TARGET_HELP, Target, parse_hw, print_json
+from trisr.cli.options import DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, train_device
 from trisr.errors import TrisrError
 
 
@@ -64,7 +64,9 @@ def verdict_lines(study: dict) -> list[str]:
 @user_errors
 def study_cmd(
     budgets_ms: str = typer.Option(..., "--budgets-ms", help="Latency budgets in ms, comma-separated (e.g. 10,20,40)."),
-    target: Target = typer.Option(Target.cpu, "--target", help=TARGET_HELP),
+    device: Optional[Target] = typer.Option(None, "--device", help=DEVICE_HELP),
+    target_alias: Optional[Target] = typer.Option(None, "--target", hidden=True, help="Old name of --device."),
+    train_on: Optional[TorchDevice] = typer.Option(None, "--train-device", help=TRAIN_DEVICE_HELP),
     backend: Optional[str] = typer.Option(None, "--backend", help="Target runtime (default per target: onnxruntime on cpu)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Runtime threads (default: all cores)."),
     input_hw: str = typer.Option("256x256", "--input", help="LR size latency is measured at (HxW)."),
@@ -101,13 +103,13 @@ def study_cmd(
     if data is not None and not data.exists():
         raise TrisrError(f"--data {data} does not exist")
     cfg = StudyConfig(
-        budgets_ms=_floats(budgets_ms, "--budgets-ms"), device=target.value, backend=backend, threads=threads,
+        budgets_ms=_floats(budgets_ms, "--budgets-ms"), device=deploy_device(device, target_alias).value, backend=backend, threads=threads,
         resolution=parse_hw(input_hw), preset=preset, config=None if config is None else str(config), scale=scale, finetune_steps=finetune_steps,
         warmup_steps=warmup_steps, search_steps=search_steps, zoo=families, random=random, seed=seed, reps=reps,
         data=None if data is None else str(data), profile=None if profile is None else str(profile),
         allow_mismatch=allow_mismatch, strategies=tuple(x.strip() for x in strategies.split(",") if x.strip()),
     )
-    study = run_study(cfg, out, RichReporter(err_console), profiles=profiles)
+    study = run_study(cfg, out, RichReporter(err_console), profiles=profiles, train_device=train_device(train_on, names="--train-device"))
     err_console.print(study_table(study))
     for line in verdict_lines(study):
         err_console.print(line)

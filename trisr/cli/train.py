@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import DEVICE_HELP, TorchDevice, keep_float_option, print_json, torch_device
+from trisr.cli.options import TRAIN_DEVICE_HELP, TorchDevice, keep_float_option, print_json, train_device
 from trisr.cli.tables import metrics_table
 from trisr.errors import TrisrError
 
@@ -54,7 +54,8 @@ def train(
     keep_float: Optional[str] = typer.Option(None, "--keep-float", help="With --qat: convolutions kept float: first,last (default, as export), first, last or none."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume"),
-    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+    train_on: Optional[TorchDevice] = typer.Option(None, "--train-device", help=TRAIN_DEVICE_HELP),
+    device_alias: Optional[TorchDevice] = typer.Option(None, "--device", hidden=True, help="Old name of --train-device."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train or fine-tune a network with a preset's fine-tuning recipe (method.md §8.1 step 5): a run's network,
@@ -100,7 +101,7 @@ def train(
         recipe = replace(recipe, lr_patch=lr_patch)
     if source is not None and not source.exists():
         raise TrisrError(f"{source} does not exist")
-    summary = run_train(start, out, recipe, data, seed, resume, RichReporter(err_console), torch_device(device),
+    summary = run_train(start, out, recipe, data, seed, resume, RichReporter(err_console), train_device(train_on, device_alias),
                         qat=qat_config, calib_dir=calib)
     if summary:
         err_console.print(metrics_table(summary.get("validated_on", "held-out images"), summary["metrics"]))

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import DEVICE_HELP, TorchDevice, parse_hw, torch_device
+from trisr.cli.options import TORCH_DEVICE_HELP, TorchDevice, pick_torch_device, parse_hw, torch_device
 from trisr.errors import TrisrError
 
 
@@ -17,7 +17,8 @@ def upscale(
     run: Path = typer.Argument(..., help="Run folder, or an exported artifact (.onnx, .xml, .engine with its sidecar)."),
     images: list[Path] = typer.Argument(..., help="Input images."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder (or a .png file for one image)."),
-    device: TorchDevice = typer.Option(TorchDevice.auto, "--device", help=DEVICE_HELP),
+    torch_on: Optional[TorchDevice] = typer.Option(None, "--torch-device", help=TORCH_DEVICE_HELP),
+    device_alias: Optional[TorchDevice] = typer.Option(None, "--device", hidden=True, help="Old name of --torch-device."),
     tile: Optional[str] = typer.Option(
         None, "--tile", help="Run folders: LR tile size HxW for images larger than it (default 256x256; tiles "
         "overlap by the network's receptive field). Artifacts run in tiles of their input size."),
@@ -51,14 +52,14 @@ def upscale(
 
         if tile_hw is not None:
             raise TrisrError("--tile applies to run folders; an artifact runs in tiles of its own input size")
-        artifact = load_artifact(run, device.value)
+        artifact = load_artifact(run, pick_torch_device(torch_on, device_alias).value)
         folded = artifact.sidecar.get("correction")
         if folded and spec is not None:
             raise TrisrError(f"{run.name} already corrects its input for {folded['kernel']['spec']}; drop --kernel")
         scale, sr_fn = artifact.scale, artifact.upscale
         sr_float = lambda x: to_uint8_image(artifact.upscale_array(x))  # noqa: E731
     else:
-        dev = torch_device(device)
+        dev = torch_device(pick_torch_device(torch_on, device_alias))
         model = load_model(run, dev)
         scale = model.arch.scale
         sr_fn = lambda img: super_resolve_tiled(model, img, plan, dev)  # noqa: E731 - plan is set below

@@ -44,6 +44,7 @@ class BenchRow:
     max_abs: float | None = None
     psnr_vs_torch_db: float | None = None
     latency_median_ms: float | None = None  # median of the repetition medians; model only, host buffers
+    latency_p10_ms: float | None = None  # median of the repetition p10s
     latency_p90_ms: float | None = None  # median of the repetition p90s
     latency_cv: float | None = None  # coefficient of variation of the repetition medians
     latency_rep_medians_ms: list[float] = field(default_factory=list)
@@ -113,11 +114,12 @@ def bench_protocol(window_s: float, warmup_s: float = 0.2) -> TimingProtocol:
 
 def _aggregate(row: BenchRow, timings: list, macs: int) -> None:
     """The repetitions combined by :func:`trisr.runtime.timing.combine_repetitions` (slow ones dropped by the
-    1.25x rule, deployment.md §5.2-5.3); p90 = median of the kept repetitions' p90s."""
+    1.25x rule, deployment.md §5.2-5.3); p10/p90 = medians of the kept repetitions' p10s/p90s."""
     agg = combine_repetitions(timings)
     row.latency_rep_medians_ms = agg["rep_medians_ms"]
     row.latency_dropped_reps = agg["dropped_reps"]
     row.latency_median_ms = agg["median_ms"]
+    row.latency_p10_ms = agg["p10_ms"]
     row.latency_p90_ms = agg["p90_ms"]
     row.latency_cv = agg["cv"]
     row.runs = agg["n"]

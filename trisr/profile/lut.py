@@ -27,6 +27,19 @@ from trisr.space.cost import ADD_KEY, CostTable, op_key
 from trisr.space.genotype import Genotype
 
 LUT_SCHEMA_VERSION = 1
+#: What must be the same between the machine a table was measured on and the one it is used on. ``isa``: two
+#: CPUs with one vendor name (an AMD EPYC with AVX-512 and one with AVX2 only) time the same network 2.6x apart.
+MATCH_KEYS = ("backend", "device", "precision", "threads", "version", "cpu", "isa", "machine", "gpu", "compute_capability")
+
+
+def _show(value) -> str:
+    return " ".join(value) if isinstance(value, list) else repr(value)
+
+
+def profile_command(target: dict, resolution: tuple[int, int]) -> str:
+    """The ``trisr profile`` command that measures a table for ``target`` (a backend descriptor) on this machine."""
+    return (f"trisr profile --device {target.get('device', 'cpu')} --backend {target.get('backend')} "
+            f"--precision {target.get('precision')} --threads {target.get('threads')} --input {resolution[0]}x{resolution[1]}")
 
 
 @dataclass
@@ -133,12 +146,13 @@ class LatencyTable:
             )
         if target is None:
             return
-        for key in ("backend", "device", "precision", "threads", "version", "cpu", "gpu", "compute_capability"):
+        for key in MATCH_KEYS:
             mine, theirs = self.target.get(key), target.get(key)
             if mine is not None and theirs is not None and str(mine) != str(theirs):
                 raise CostTableError(
-                    f"latency table was measured with {key} {mine!r}, this target has {theirs!r}; "
-                    "profile again or pass --allow-mismatch"
+                    f"latency table was measured with {key} {_show(mine)}, this machine has {_show(theirs)}: a table is "
+                    f"used only where it was measured; profile this machine with `{profile_command(target, self.resolution)}` "
+                    "(or pass --allow-mismatch)"
                 )
 
     # -- serialisation ---------------------------------------------------------------------------------

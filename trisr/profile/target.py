@@ -51,10 +51,10 @@ def resolve_latency_table(
     calibrate: int = 20,
     profiles: Path | None = None,
     precision: str | None = None,
-) -> tuple[LatencyTable, Backend]:
-    """The LUT for this space on this target: the given file, the cached one under the profiles folder
-    (``profiles``; default ``$TRISR_PROFILES`` or ./profiles, :func:`trisr.profile.lut.profiles_root`), or a
-    fresh profile (shown with progress, then cached there)."""
+) -> tuple[LatencyTable, Backend, Path]:
+    """The LUT for this space on this target and the file it lives in: the given file, the cached one under the
+    profiles folder (``profiles``; default ``$TRISR_PROFILES`` or ./profiles, :func:`trisr.profile.lut.profiles_root`),
+    or a fresh profile (shown with progress, then cached there)."""
     if profile_path is not None:
         lut = load_lut(profile_path)
         if backend_name is None and precision is None:
@@ -62,20 +62,23 @@ def resolve_latency_table(
         else:
             backend = make_backend(device, backend_name or lut.target.get("backend"), threads, precision)
         lut.check(space, None if allow_mismatch else backend.describe(), resolution)
-        return lut, backend
+        return lut, backend, Path(profile_path)
     backend = make_backend(device, backend_name, threads, precision)
     path = default_lut_path(backend.describe(), space, resolution, profiles)
     if path.exists():
         lut = load_lut(path)
         lut.check(space, None if allow_mismatch else backend.describe(), resolution)
         reporter.message(f"using latency table {path}")
-        return lut, backend
+        return lut, backend, path
     reporter.message(f"no latency table for this target yet: profiling {backend.name} on {device} @ {resolution[0]}x{resolution[1]} LR")
-    lut = profile(space, backend, resolution, TimingProtocol(), calibrate=calibrate, reporter=reporter)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lut.save(path)
+    from trisr.lock import locked
+
+    with locked(path, "file"):  # two commands profiling the same target do not write over each other
+        lut = profile(space, backend, resolution, TimingProtocol(), calibrate=calibrate, reporter=reporter)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lut.save(path)
     reporter.message(f"latency table written to {path}")
-    return lut, backend
+    return lut, backend, path
 
 
 MEASURE_ROUNDS = 3

@@ -152,7 +152,7 @@ def plan_jobs(cfg: StudyConfig, run_cfg, lut, backend, out: Path, reporter: Repo
     return jobs
 
 
-def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Reporter) -> dict:
+def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Reporter, device: str = "cpu") -> dict:
     """Train (or read back) one network; returns its run summary."""
     from trisr.baselines import train_arch
     from trisr.rundir import CHECKPOINT_FILE, is_finished, read_summary
@@ -170,13 +170,13 @@ def _train_job(job: Job, cfg: StudyConfig, run_cfg, lut, backend, reporter: Repo
                                 budget=b, cost_resolution=tuple(lut.resolution))
         resume = (job.folder / CHECKPOINT_FILE).exists()
         # As `trisr search --latency-ms`: derivation measures its pick in the target runtime.
-        run = SearchRun(run_b, job.folder, data, resume=resume, reporter=reporter, device="cpu",
+        run = SearchRun(run_b, job.folder, data, resume=resume, reporter=reporter, device=device,
                         cost_table=lut.to_cost_table(), extra_summary=lambda m: latency_report(m, lut, backend, b),
                         measure=lambda g: measure_genotype_ms(backend, g, tuple(lut.resolution)))
         return run.run()
     if job.kind == "bicubic":
         return _bicubic_run(job, cfg, run_cfg)
-    return train_arch(job.arch, job.folder, run_cfg.recipe(), data=data, seed=cfg.seed, reporter=reporter)
+    return train_arch(job.arch, job.folder, run_cfg.recipe(), data=data, seed=cfg.seed, reporter=reporter, device=device)
 
 
 def _bicubic_run(job: Job, cfg: StudyConfig, run_cfg) -> dict:
@@ -316,9 +316,20 @@ def _check_table_covers(cfg: StudyConfig, lut) -> None:
         )
 
 
-def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None) -> dict:
+def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, profiles: Path | None = None,
+              train_device: str = "cpu") -> dict:
     """Run (or resume) the study in ``out``; returns the study.json content and writes the reports. ``profiles``:
-    the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles)."""
+    the folder of latency tables (where the files live, not a setting; default ``$TRISR_PROFILES`` or ./profiles).
+    ``train_device``: where PyTorch trains every row (not a setting either: the networks are timed on the target).
+    The study folder is owned while the study runs (:mod:`trisr.lock`)."""
+    from trisr.checks import check_out_dir
+    from trisr.lock import locked
+
+    with locked(check_out_dir(out), "study folder"):
+        return _run_study(cfg, out, reporter, profiles, train_device)
+
+
+def _run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None, profiles: Path | None, train_device: str) -> dict:
     from trisr.checks import check_out_dir
     from trisr.runtime.devices import device_descriptor
     from trisr.profile.target import resolve_latency_table
@@ -330,7 +341,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, pro
     state = json.loads((out / STATE_FILE).read_text()) if (out / STATE_FILE).exists() else {"elapsed_s": 0.0}
     t0 = time.time()
     base = reporter or Reporter()
-    lut, backend = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
+    lut, backend, _ = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
                                          cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
                                          profiles=profiles)
     _check_table_covers(cfg, lut)
@@ -340,7 +351,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, pro
     summaries: dict[str, dict | None] = {}
     for job in jobs:
         try:
-            summaries[job.name] = _train_job(job, cfg, run_cfg, lut, backend, rep)
+            summaries[job.name] = _train_job(job, cfg, run_cfg, lut, backend, rep, train_device)
         except BudgetError as exc:  # e.g. a budget no architecture of the space can meet
             job.reason, summaries[job.name] = str(exc), None
         rep.done += 1

@@ -17,12 +17,13 @@ from trisr.runtime.timing import combine_repetitions
 WINDOW_S = 0.5
 
 
-def format_for_backend(backend: str) -> Format:
-    """The export format whose artifacts the target runtime runs (one table, trisr.export.formats)."""
+def format_for_backend(backend: str, precision: str | None = None) -> Format:
+    """The export format whose artifacts the target runtime runs at ``precision`` (one table, trisr.export.formats)."""
     for fmt in FORMATS:
-        if fmt.backend == backend:
+        if fmt.backend == backend and (precision is None or precision in fmt.precisions):
             return fmt
-    raise TrisrError(f"no export format runs in backend {backend!r}; formats: {', '.join(f.name for f in FORMATS)}")
+    raise TrisrError(f"no export format runs in backend {backend!r}" + (f" at {precision}" if precision else "")
+                     + f"; formats: {', '.join(f.name for f in FORMATS)}")
 
 
 @dataclass
@@ -44,19 +45,21 @@ def export_and_time(
     reps: int,
     reporter: Reporter | None = None,
 ) -> dict[str, Timed]:
-    """``runs``: name -> run folder. Each is exported (static ``resolution``, fp32) under ``out``, verified
-    against PyTorch on the held-out photos, and then all are timed together, ``reps`` interleaved rounds."""
+    """``runs``: name -> run folder. Each is exported (static ``resolution``) under ``out`` at the precision of
+    ``backend`` — the one its latency table was measured at, so prediction and timing describe the same
+    artifact — verified against PyTorch on the held-out photos, and then all are timed together, ``reps``
+    interleaved rounds."""
     from trisr.export.pipeline import ExportRequest, export_run
     from trisr.export.shapes import InputSpec
 
     reporter = reporter or Reporter()
-    fmt = format_for_backend(backend.name)
+    fmt = format_for_backend(backend.name, backend.precision)
     spec = InputSpec(tuple(resolution))
     timed: dict[str, Timed] = {}
     runners = {}
     reporter.phase(f"export + verify ({fmt.name})", len(runs))
     for i, (name, run) in enumerate(runs.items()):
-        req = ExportRequest(Path(run), fmt, "fp32", spec, out, device=backend.device, threads=backend.threads)
+        req = ExportRequest(Path(run), fmt, backend.precision, spec, out, device=backend.device, threads=backend.threads)
         result = export_run(req)
         timed[name] = Timed(result.artifact, result.ok, result.reason)
         if result.ok:
