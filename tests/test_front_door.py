@@ -397,3 +397,20 @@ def test_search_into_a_read_only_folder_is_one_line(tiny, small_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     line = one_error(trisr("search", "--config", tiny["cfg"], "--out", small_disk / "run"))
     assert "Read-only file system" in line
+
+
+def test_a_deploy_with_nothing_finished_may_start_over_with_other_settings(tiny, tmp_path):
+    """Settings are binding once a stage has finished; before that (a first attempt refused in its table stage),
+    the folder holds nothing to resume and new settings start over."""
+    from trisr.pipeline.deploy import DEPLOY_FILE, Deploy, DeployRequest
+    from trisr.progress import Reporter
+    from trisr.search.config import RunConfig
+
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / DEPLOY_FILE).write_text(json.dumps({"schema_version": 1, "settings": {"latency_ms": 9.0}, "stages": {}}))
+    req = DeployRequest("cpu", 1.0, "onnx", RunConfig.load(tiny["cfg"]), out, profile=tiny["lut"], threads=1)
+    assert Deploy(req, Reporter()).state["settings"]["latency_ms"] == 1.0
+    (out / DEPLOY_FILE).write_text(json.dumps({"schema_version": 1, "settings": {"latency_ms": 9.0}, "stages": {"table": {}}}))
+    with pytest.raises(Exception, match="holds a deploy with other settings"):
+        Deploy(req, Reporter())

@@ -41,7 +41,7 @@ def user_errors(fn):
             err_console.print(f"[bold red]error:[/] {escape(str(failed))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted; a run can be continued with --resume")
+            err_console.print("interrupted; continue it with --resume (search, train), or by rerunning the same command (deploy, study)")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

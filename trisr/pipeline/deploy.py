@@ -124,10 +124,11 @@ class Deploy:
     def _load_state(self) -> dict:
         settings = {**self.req.settings(), "precision": self.precision}
         path = self.out / DEPLOY_FILE
-        if not path.exists():
+        state = read_json(path, "deploy state") if path.exists() else None
+        if state is None or (isinstance(state, dict) and not state.get("stages")):
+            # Nothing finished yet (e.g. the first attempt was refused in its table stage): new settings may start over.
             return {"schema_version": DEPLOY_SCHEMA_VERSION, "kind": "trisr-deploy", "settings": settings, "stages": {},
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "elapsed_s": {}}
-        state = read_json(path, "deploy state")
         if not isinstance(state, dict) or state.get("schema_version") != DEPLOY_SCHEMA_VERSION:
             raise TrisrError(f"{path} is not a deploy state file of this trisr version")
         if state.get("settings") != json.loads(json.dumps(settings)):

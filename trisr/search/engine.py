@@ -750,7 +750,8 @@ class SearchRun:
         def refit(g: Genotype, predicted: float, measured: float) -> Genotype | None:
             target = predicted * cfg.budget / measured * (1.0 - band / 2)
             self.reporter.message(
-                f"derived network measures {measured:.2f} ms (table {predicted:.2f} ms) > budget {cfg.budget:g} ms: "
+                f"derived network measures {measured:.2f} ms (table {predicted:.2f} ms) > {cfg.budget * (1 - MEASURED_MARGIN):.2f} ms "
+                f"(budget {cfg.budget:g} ms less its {100 * MEASURED_MARGIN:g} % measurement margin): "
                 f"deriving again for a table cost <= {target:.2f} ms"
             )
             try:

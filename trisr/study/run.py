@@ -332,7 +332,7 @@ def run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None = None, pro
 def _run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None, profiles: Path | None, train_device: str) -> dict:
     from trisr.checks import check_out_dir
     from trisr.runtime.devices import device_descriptor
-    from trisr.profile.target import resolve_latency_table
+    from trisr.pipeline.target import TargetRequest, resolve_target
     from trisr.study.timing import export_and_time
 
     out = check_out_dir(out)
@@ -341,9 +341,12 @@ def _run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None, profiles:
     state = json.loads((out / STATE_FILE).read_text()) if (out / STATE_FILE).exists() else {"elapsed_s": 0.0}
     t0 = time.time()
     base = reporter or Reporter()
-    lut, backend, _ = resolve_latency_table(run_cfg.space, cfg.resolution, Path(cfg.profile) if cfg.profile else None,
-                                         cfg.device, cfg.backend, cfg.threads, cfg.allow_mismatch, base,
-                                         profiles=profiles)
+    # The one target resolution of trisr search and deploy (trisr.pipeline.target): every network is then exported
+    # and timed at the precision this table was measured at.
+    resolved = resolve_target(run_cfg.space, cfg.resolution,
+                              TargetRequest(cfg.device, cfg.backend, cfg.threads, None, Path(cfg.profile) if cfg.profile else None,
+                                            profiles, cfg.allow_mismatch), base)
+    lut, backend = resolved.lut, resolved.runtime
     _check_table_covers(cfg, lut)
     rep = StudyReporter(base, 0, t0 - state["elapsed_s"])
     jobs = plan_jobs(cfg, run_cfg, lut, backend, out, rep)
@@ -379,6 +382,7 @@ def _run_study(cfg: StudyConfig, out: Path, reporter: Reporter | None, profiles:
                      "finetune_steps": run_cfg.finetune.steps, "recipe": run_cfg.recipe().to_dict()},
         "machine": {**device_descriptor(cfg.device, backend.threads), "runtime": backend.describe()},
         "lut": _lut_summary(lut, cfg, profiles),
+        "target": resolved.target.to_dict(),
         "bicubic": {"psnr_db": bic.get("metrics", {}).get("bicubic_psnr_db"), "ssim": bic.get("metrics", {}).get("bicubic_ssim")},
         "rows": rows,
         "verdicts": verdicts(rows, cfg.budgets_ms),
