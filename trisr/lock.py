@@ -55,8 +55,9 @@ def _is_rank_zero() -> bool:
 
 
 def acquire(target: Path, what: str = "folder") -> str | None:
-    """Take the lock of ``target`` (``what``: how the refusal names it; "file" locks beside it); raise :class:`LockedError` naming the holder if another process has it.
-    Returns the lock's key for :func:`release` (None where nothing was locked: a non-zero rank)."""
+    """Take the lock of ``target`` (``what``: how the refusal names it; "file" locks beside it); raise
+    :class:`LockedError` naming the holder if another process has it. Returns the lock's key for :func:`release`
+    (None where nothing was locked: a non-zero rank)."""
     if not _is_rank_zero():
         return None
     path = lock_path(target, what)
@@ -84,8 +85,8 @@ def acquire(target: Path, what: str = "folder") -> str | None:
         if same:
             break
         os.close(fd)
-    record = {"pid": os.getpid(), "host": platform.node(), "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))[:200],
-              "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))[:200]
+    record = {"pid": os.getpid(), "host": platform.node(), "command": command, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(record).encode())
     _HELD[key] = [fd, 1, created]

@@ -15,6 +15,11 @@ def _ms(v) -> str:
 def deploy_blocks(state: dict, figures: dict | None = None) -> list[tuple]:
     v, st = state["verdict"], state["stages"]
     table, search, exp, bench = (st.get(k) or {} for k in ("table", "search", "export", "bench"))
+    scores = search.get("metrics") or {}
+    torch_scores = f"{fmt(scores.get('psnr_db'), '.3f')} dB / {fmt(scores.get('ssim'), '.4f')}"
+    rv = table.get("revalidation")
+    revalidation = rv and (f"RMSPE {rv['rmspe_pct']:.1f} % on {rv['n']} fresh networks "
+                           f"(re-profiled above {rv['threshold_pct']:.0f} %)")
     blocks: list[tuple] = [
         ("h", 1, f"trisr deploy: {v['format']} {v['precision']} on {v['device']}, budget {v['budget_ms']:g} ms — {v['verdict']}"),
         ("table", ["budget", "measured (p10–p90)", "verdict", "PSNR as shipped", "SSIM as shipped", "bicubic", "artifact"],
@@ -33,13 +38,11 @@ def deploy_blocks(state: dict, figures: dict | None = None) -> list[tuple]:
         ("h", 2, "Latency table"),
         ("kv", [("file", str(table.get("path"))), ("digest", str(table.get("digest"))),
                 ("found cached", str(table.get("cached"))), ("re-profiled", str(table.get("reprofiled")))]
-         + ([("re-validation", f"RMSPE {table['revalidation']['rmspe_pct']:.1f} % on {table['revalidation']['n']} fresh networks "
-                               f"(re-profiled above {table['revalidation']['threshold_pct']:.0f} %)")] if table.get("revalidation") else [])),
+         + ([("re-validation", revalidation)] if revalidation else [])),
         ("h", 2, "Network"),
         ("kv", [("path (stem first)", str(search.get("genotype"))), ("params", fmt(search.get("params"), ",")),
                 ("MACs", f"{fmt((search.get('macs') or 0) / 1e9, '.3f')} G"), ("weights shipped", str(exp.get("weights"))),
-                ("PyTorch fp32 PSNR / SSIM", f"{fmt((search.get('metrics') or {}).get('psnr_db'), '.3f')} dB / "
-                                             f"{fmt((search.get('metrics') or {}).get('ssim'), '.4f')}")]),
+                ("PyTorch fp32 PSNR / SSIM", torch_scores)]),
         ("h", 2, "Export and verification"),
         ("kv", [("status", str(exp.get("status"))), ("artifact", str(exp.get("artifact"))), ("sidecar", str(exp.get("sidecar"))),
                 ("size", f"{fmt(exp.get('size_mb'), '.3f')} MB"),
