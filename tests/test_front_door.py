@@ -176,7 +176,9 @@ def test_study_times_every_network_at_its_tables_precision(monkeypatch, tmp_path
     backend = type("B", (), {"name": "openvino", "precision": "bf16", "device": "cpu", "threads": 1})()
     timing.export_and_time({"n": tmp_path}, tmp_path / "x", backend, RES, 1)
     assert seen == [("openvino", "bf16")]
-    assert timing.format_for_backend("onnxruntime", "int8").name == "onnx"
+    from trisr.export.formats import format_for_backend
+
+    assert format_for_backend("onnxruntime", "int8").name == "onnx"
 
 
 # -- trisr deploy -------------------------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ from rich.table import Table
 
 from trisr.cli.errors import EXIT_CHECK_FAILED, err_console, user_errors
 from trisr.cli.options import (
-    DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, train_device,
+    DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, run_config_changes, train_device,
 )
 from trisr.errors import TrisrError
 from trisr.export.formats import help_text
 from trisr.search.presets import preset_help
-from trisr.search.strategies import get_strategy, strategy_help
+from trisr.search.strategies import strategy_help
 
 
 def verdict_table(v: dict) -> Table:
@@ -77,39 +77,24 @@ def deploy_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout."),
 ) -> None:
     """Photos in, a verified artifact out: table, search under --latency-ms, export, verify, benchmark, report.html."""
-    from dataclasses import replace
-
-    from trisr.export.formats import get_format
+    from trisr.export.formats import format_for_backend, get_format
     from trisr.pipeline.deploy import DeployRequest, run_deploy
     from trisr.progress import RichReporter
     from trisr.runtime.base import DEFAULT_BACKEND
     from trisr.search.config import RunConfig
     from trisr.search.config import preset as load_preset
-    from trisr.study.timing import format_for_backend
 
     dev = deploy_device(device, target_alias)
     fmt = get_format(fmt_name) if fmt_name else format_for_backend(DEFAULT_BACKEND[dev.value])
     cfg = RunConfig.load(config) if config is not None else load_preset(preset)
-    changes: dict = {}
-    if strategy is not None:
-        changes.update(get_strategy(strategy).config_changes(cfg))
-    if seed is not None:
-        changes["seed"] = seed
-    if scale is not None:
-        changes["space"] = cfg.space.replace(scale=scale)
+    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
+        if value is not None and value < 1:
+            raise TrisrError(f"--{name}-steps must be >= 1")
+    changes = run_config_changes(cfg, strategy, seed, scale, warmup_steps, search_steps, finetune_steps, max_minutes)
     if input_hw is not None:
         if profile is not None:
             raise TrisrError("--input is the table's own size with --profile; give one of them")
         changes["cost_resolution"] = parse_hw(input_hw)
-    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
-        if value is not None:
-            if value < 1:
-                raise TrisrError(f"--{name}-steps must be >= 1")
-            changes[name] = replace(getattr(cfg, name), steps=value)
-    if finetune_steps is not None:
-        changes["max_wall_min"] = 0.0  # an explicit step count is trained in full
-    if max_minutes is not None:
-        changes["max_wall_min"] = max_minutes
     cfg = cfg.replace(**changes)
     budget_tag = f"{latency_ms:g}".replace(".", "p")
     out = out or Path("runs") / f"deploy-{dev.value}-{fmt.name}-{budget_tag}ms"

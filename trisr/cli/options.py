@@ -43,7 +43,6 @@ class TorchDevice(str, Enum):
 
 DEVICE_HELP = ("Deployment device the network is timed and shipped on: cpu, cuda (NVIDIA GPU) or jetson "
                "(default cpu). Not where PyTorch trains (--train-device).")
-TARGET_HELP = DEVICE_HELP  # the name earlier releases used
 TRAIN_DEVICE_HELP = ("Where PyTorch trains: cpu, cuda or auto (cuda when torch sees a GPU; default auto). "
                      "Not the deployment device (--device).")
 TORCH_DEVICE_HELP = "Where PyTorch runs the network: cpu, cuda or auto (cuda when torch sees a GPU; default auto)."
@@ -72,6 +71,32 @@ def pick_torch_device(device: TorchDevice | None, alias: TorchDevice | None = No
 def train_device(device: TorchDevice | None, alias: TorchDevice | None = None, names: str = "--train-device and --device") -> str:
     """Where PyTorch runs, resolved (:func:`torch_device`) from the option or its hidden alias (default auto)."""
     return torch_device(pick_torch_device(device, alias, names))
+
+
+def run_config_changes(cfg, strategy: Optional[str] = None, seed: Optional[int] = None, scale: Optional[int] = None,
+                       warmup_steps: Optional[int] = None, search_steps: Optional[int] = None,
+                       finetune_steps: Optional[int] = None, max_minutes: Optional[float] = None) -> dict:
+    """The ``RunConfig`` changes of the flags ``search`` and ``deploy`` share (``--strategy``, ``--seed``, ``--scale``,
+    the three step counts, ``--max-minutes``), for ``cfg.replace(**changes)``."""
+    from dataclasses import replace
+
+    from trisr.search.strategies import get_strategy
+
+    changes: dict = {}
+    if strategy is not None:
+        changes.update(get_strategy(strategy).config_changes(cfg))
+    if seed is not None:
+        changes["seed"] = seed
+    if scale is not None:
+        changes["space"] = cfg.space.replace(scale=scale)
+    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
+        if value is not None:
+            changes[name] = replace(getattr(cfg, name), steps=value)
+    if finetune_steps is not None:
+        changes["max_wall_min"] = 0.0  # an explicit step count is trained in full
+    if max_minutes is not None:
+        changes["max_wall_min"] = max_minutes
+    return changes
 
 
 def torch_device(device: TorchDevice | str) -> str:

@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 
 from trisr.cli.errors import err_console, user_errors
-from trisr.cli.options import DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, train_device
+from trisr.cli.options import DEVICE_HELP, TRAIN_DEVICE_HELP, Target, TorchDevice, deploy_device, parse_hw, print_json, run_config_changes, train_device
 from trisr.cli.tables import metrics_table
 from trisr.errors import TrisrError
 from trisr.search.presets import preset_help
-from trisr.search.strategies import get_strategy, strategy_help
+from trisr.search.strategies import strategy_help
 
 
 def summary_table(summary: dict) -> Table:
@@ -128,30 +128,17 @@ def search(
     cfg = RunConfig.load(config) if config is not None else load_preset(preset)
     if sum(b is not None for b in (macs_g, params_k, latency_ms)) > 1:
         raise TrisrError("give one budget: --macs-g, --params-k or --latency-ms")
-    changes: dict = {}
-    if strategy is not None:
-        changes.update(get_strategy(strategy).config_changes(cfg))
+    changes = run_config_changes(cfg, strategy, seed, scale, warmup_steps, search_steps, finetune_steps, max_minutes)
     if search_loss is not None:
         changes["search_loss"] = search_loss
-    if seed is not None:
-        changes["seed"] = seed
     if cost_resolution is not None:
         changes["cost_resolution"] = parse_hw(cost_resolution)
-    if scale is not None:
-        changes["space"] = cfg.space.replace(scale=scale)
     if macs_g is not None:
         changes.update(budget_metric="macs_g", budget=macs_g)
     if params_k is not None:
         changes.update(budget_metric="params_k", budget=params_k)
     if latency_ms is not None:
         changes.update(budget_metric="latency_ms", budget=latency_ms)
-    for name, value in (("warmup", warmup_steps), ("search", search_steps), ("finetune", finetune_steps)):
-        if value is not None:
-            changes[name] = replace(getattr(cfg, name), steps=value)
-    if finetune_steps is not None:
-        changes["max_wall_min"] = 0.0  # an explicit step count is trained in full
-    if max_minutes is not None:
-        changes["max_wall_min"] = max_minutes
     relax = {k: v for k, v in (("op", relax_op), ("node", relax_node), ("width", relax_width)) if v is not None}
     if relax:
         try:

@@ -190,6 +190,15 @@ def get_format(name: str) -> Format:
     raise TrisrError(f"unknown format {name!r}; choose {', '.join(format_names())}")
 
 
+def format_for_backend(backend: str, precision: str | None = None) -> Format:
+    """The format whose artifacts the runtime ``backend`` runs (at ``precision``, when given)."""
+    for fmt in FORMATS:
+        if fmt.backend == backend and (precision is None or precision in fmt.precisions):
+            return fmt
+    raise TrisrError(f"no export format runs in backend {backend!r}" + (f" at {precision}" if precision else "")
+                     + f"; formats: {', '.join(format_names())}")
+
+
 def format_for_path(path) -> Format:
     """The format of an artifact file, from its suffix."""
     from pathlib import Path

@@ -153,8 +153,6 @@ class Deploy:
                 t0 = time.time()
                 self.state["stages"][stage] = getattr(self, f"_{stage}")()
                 self.state["elapsed_s"][stage] = time.time() - t0
-                if stage == "bench":
-                    self.state["verdict"] = self.verdict()
                 self._save()
             self.state["verdict"] = self.verdict()
             self._save()

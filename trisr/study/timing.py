@@ -7,23 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trisr.errors import TrisrError
 from trisr.export.bench import bench_protocol
-from trisr.export.formats import FORMATS, Format
+from trisr.export.formats import format_for_backend
 from trisr.progress import Reporter
 from trisr.runtime.timing import combine_repetitions
 
 #: One 0.5 s window per network per repetition; the repetitions are interleaved across networks.
 WINDOW_S = 0.5
-
-
-def format_for_backend(backend: str, precision: str | None = None) -> Format:
-    """The export format whose artifacts the target runtime runs at ``precision`` (one table, trisr.export.formats)."""
-    for fmt in FORMATS:
-        if fmt.backend == backend and (precision is None or precision in fmt.precisions):
-            return fmt
-    raise TrisrError(f"no export format runs in backend {backend!r}" + (f" at {precision}" if precision else "")
-                     + f"; formats: {', '.join(f.name for f in FORMATS)}")
 
 
 @dataclass
